@@ -16,7 +16,7 @@ description:
     protocol (RFC 7047) to C(ovsdb-server) directly. No C(ovs-vsctl) is run.
   - The whole bridge, ports included, is read in one round trip and changed in B(one) OVSDB transaction, so a
     task is applied entirely or not at all. The transaction carries C(wait) operations for every row it
-    changes: if another client changed them since they were read, the task reads again and replans.
+    changes; if another client changed them since they were read, the task reads again and replans.
   - After the transaction the module waits until C(ovs-vswitchd) has applied it (C(cur_cfg) reaches the new
     C(next_cfg)), then reports each port's OpenFlow port number.
   - Addresses and link state of internal ports are set through rtnetlink (pyroute2) on the device OVS creates.
