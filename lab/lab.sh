@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# opdbus.infra lab: starts the real components in private run dirs and stops them again.
+#
+#   lab/lab.sh up       start every component (idempotent)
+#   lab/lab.sh down     stop every component, remove what the lab made (idempotent)
+#   lab/lab.sh status   print what is running; exit 0 if everything is up, 1 otherwise
+#   lab/lab.sh env      (re)write and print the sourceable $OPDBUS_LAB_DIR/env
+#
+# Settings (environment):
+#   OPDBUS_LAB_DIR      lab state dir (default: <repo>/.lab)
+#   OPDBUS_LAB_NETNS    network namespace the lab's "host" side lives in: ovs-vswitchd, its
+#                       bridge taps and the uplink's upl0 end. Empty = the namespace lab.sh runs
+#                       in (the root one). Unset (default) = the root namespace, unless another
+#                       ovs-vswitchd already runs there: then "opdbus-lab". Only one ovs-vswitchd
+#                       with a userspace datapath works per network namespace (each opens the
+#                       tap "ovs-netdev"). In a lab namespace, run what acts on the lab's network
+#                       inside it: `nsenter --net=/run/netns/$OPDBUS_LAB_NETNS -- CMD` (the
+#                       Makefile does this for integration tests, molecule, demo and bench).
+#   OPDBUS_UPLINK_NS    namespace standing in for the upstream network (default: opdbus-uplink)
+#   OPDBUS_UPLINK_IF    host end of the uplink veth (default: upl0)
+#   OPDBUS_UPLINK_ADDR  address of the far end, inside OPDBUS_UPLINK_NS (default: 192.0.2.254/24)
+# While the lab is up, its settings are those `up` wrote to $OPDBUS_LAB_DIR/env (so `down` and
+# `status` see the lab `up` made; changing them then is refused). After `down` they are free.
+#
+# The lab only ever stops processes it started (by the PID in its own pidfiles, after checking
+# /proc/PID/cmdline) and only deletes network namespaces listed in $OPDBUS_LAB_DIR/netns.list
+# whose names start with "opdbus-". Tests that create namespaces register them by appending the
+# name to that file (one per line); `down` deletes them.
+#
+# Adding a component: write <name>_up, <name>_down, <name>_status and <name>_env (prints
+# `export VAR=value` lines), then add <name> to COMPONENTS. `up` runs them in list order,
+# `down` in reverse order. Daemons a component starts must close fd 9 (the lab lock, `9>&-`),
+# or they hold the lock for their whole life and every later lab command waits forever.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd -P)
+LAB_DIR=${OPDBUS_LAB_DIR:-$REPO/.lab}
+mkdir -p "$LAB_DIR"
+LAB_DIR=$(cd "$LAB_DIR" && pwd -P)
+
+# Up in this order, down in reverse: OVS goes down first (its bridges release the uplink port),
+# namespaces go last.
+COMPONENTS=(netns uplink ovs)
+
+NETNS_LIST=$LAB_DIR/netns.list
+ENV_FILE=$LAB_DIR/env
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+die() {
+    printf 'lab: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+# pid_of PIDFILE NAME -> prints the PID if PIDFILE names a live process whose argv[0] is NAME
+# and whose command line mentions this lab's dir; returns 1 otherwise.
+pid_of() {
+    local pidfile=$1 name=$2 pid cmd
+    [[ -r $pidfile ]] || return 1
+    read -r pid <"$pidfile" 2>/dev/null || return 1
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 1
+    cmd=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $(basename -- "$(head -n1 <<<"$cmd")") == "$name" ]] || return 1
+    grep -qF -- "$LAB_DIR/" <<<"$cmd" || return 1
+    printf '%s\n' "$pid"
+}
+
+# stop_pidfile PIDFILE NAME: TERM, wait up to 5 s, then KILL. Only the PID in our pidfile.
+stop_pidfile() {
+    local pidfile=$1 name=$2 pid i
+    if pid=$(pid_of "$pidfile" "$name"); then
+        log "stopping $name (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            [[ -d /proc/$pid ]] || break
+            sleep 0.1
+        done
+        if [[ -d /proc/$pid ]]; then
+            log "$name (pid $pid) did not exit after TERM, sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for ((i = 0; i < 20; i++)); do
+                [[ -d /proc/$pid ]] || break
+                sleep 0.1
+            done
+        fi
+    fi
+    rm -f -- "$pidfile"
+}
+
+netns_exists() { [[ -e /run/netns/$1 ]]; }
+
+# register_netns NAME: remember that the lab made this namespace (down deletes it).
+register_netns() {
+    touch "$NETNS_LIST"
+    grep -qxF -- "$1" "$NETNS_LIST" || printf '%s\n' "$1" >>"$NETNS_LIST"
+}
+
+# ---------------------------------------------------------------------------------------------
+# component: netns (the lab's host namespace, if any; deletes every registered namespace on down)
+# ---------------------------------------------------------------------------------------------
+# Run a command / ip in the lab's host namespace.
+in_lab_ns() {
+    if [[ -n $LAB_NETNS ]]; then
+        ip netns exec "$LAB_NETNS" "$@"
+    else
+        "$@"
+    fi
+}
+lab_ip() {
+    if [[ -n $LAB_NETNS ]]; then
+        ip -n "$LAB_NETNS" "$@"
+    else
+        ip "$@"
+    fi
+}
+
+# The kernel's id of the lab's host namespace, as /proc/PID/ns/net shows it.
+lab_netns_id() {
+    if [[ -n $LAB_NETNS ]]; then
+        printf 'net:[%s]\n' "$(stat -L -c %i "/run/netns/$LAB_NETNS")"
+    else
+        readlink /proc/self/ns/net
+    fi
+}
+
+netns_env() {
+    printf 'export OPDBUS_LAB_NETNS=%q\n' "$LAB_NETNS"
+}
+
+netns_up() {
+    [[ -z $LAB_NETNS ]] && return 0
+    [[ $LAB_NETNS == opdbus-* ]] || die "OPDBUS_LAB_NETNS must start with opdbus- (got $LAB_NETNS)"
+    if ! netns_exists "$LAB_NETNS"; then
+        log "creating host namespace $LAB_NETNS"
+        ip netns add "$LAB_NETNS"
+    fi
+    register_netns "$LAB_NETNS"
+    ip -n "$LAB_NETNS" link set lo up
+}
+
+netns_down() {
+    local keep=() ns pids
+    [[ -f $NETNS_LIST ]] || return 0
+    while read -r ns; do
+        [[ -n $ns ]] || continue
+        if [[ $ns != opdbus-* ]]; then
+            log "warning: ignoring $ns in $NETNS_LIST (not an opdbus- name)"
+            continue
+        fi
+        netns_exists "$ns" || continue
+        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+        [[ -z $pids ]] || log "warning: processes still run in $ns (pids $pids); it lives on until they exit"
+        log "deleting namespace $ns"
+        ip netns del "$ns" || keep+=("$ns")
+    done <"$NETNS_LIST"
+    if ((${#keep[@]})); then
+        printf '%s\n' "${keep[@]}" >"$NETNS_LIST"
+    else
+        rm -f -- "$NETNS_LIST"
+    fi
+}
+
+netns_status() {
+    printf '  host netns     %s\n' "${LAB_NETNS:-(root)}"
+    if [[ -s $NETNS_LIST ]]; then
+        printf '  registered     %s\n' "$(tr '\n' ' ' <"$NETNS_LIST")"
+    fi
+    if [[ -n $LAB_NETNS ]] && ! netns_exists "$LAB_NETNS"; then
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# component: uplink (a namespace standing in for the upstream network, joined by a veth pair)
+# ---------------------------------------------------------------------------------------------
+uplink_env() {
+    printf 'export OPDBUS_UPLINK_NS=%q\n' "$UPLINK_NS"
+    printf 'export OPDBUS_UPLINK_IF=%q\n' "$UPLINK_IF"
+    printf 'export OPDBUS_UPLINK_ADDR=%q\n' "$UPLINK_ADDR"
+    printf 'export OPDBUS_UPLINK_PEER_IP=%q\n' "${UPLINK_ADDR%/*}"
+}
+
+uplink_up() {
+    [[ $UPLINK_NS == opdbus-* ]] || die "OPDBUS_UPLINK_NS must start with opdbus- (got $UPLINK_NS)"
+    if ! netns_exists "$UPLINK_NS"; then
+        log "creating namespace $UPLINK_NS"
+        ip netns add "$UPLINK_NS"
+    fi
+    register_netns "$UPLINK_NS"
+    ip -n "$UPLINK_NS" link set lo up
+    local have_host=0 have_peer=0
+    lab_ip link show dev "$UPLINK_IF" >/dev/null 2>&1 && have_host=1
+    ip -n "$UPLINK_NS" link show dev "$UPLINK_PEER" >/dev/null 2>&1 && have_peer=1
+    if ((have_host != 1 || have_peer != 1)); then
+        # half a pair: start over
+        if ((have_host)); then lab_ip link del dev "$UPLINK_IF"; fi
+        if ((have_peer)); then ip -n "$UPLINK_NS" link del dev "$UPLINK_PEER"; fi
+        log "creating veth $UPLINK_IF <-> $UPLINK_NS:$UPLINK_PEER"
+        lab_ip link add "$UPLINK_IF" type veth peer name "$UPLINK_PEER" netns "$UPLINK_NS"
+    fi
+    ip -n "$UPLINK_NS" addr replace "$UPLINK_ADDR" dev "$UPLINK_PEER"
+    ip -n "$UPLINK_NS" link set "$UPLINK_PEER" up
+    lab_ip link set "$UPLINK_IF" up
+    # The userspace datapath does not fill in checksums that veth offloads: turn TX offload off,
+    # or TCP across the bridge fails (ICMP works, which makes this confusing).
+    in_lab_ns ethtool -K "$UPLINK_IF" tx off >/dev/null 2>&1 ||
+        log "warning: ethtool -K $UPLINK_IF tx off failed"
+    ip netns exec "$UPLINK_NS" ethtool -K "$UPLINK_PEER" tx off >/dev/null 2>&1 ||
+        log "warning: ethtool -K $UPLINK_PEER tx off failed in $UPLINK_NS"
+}
+
+uplink_down() {
+    if lab_ip link show dev "$UPLINK_IF" >/dev/null 2>&1 &&
+        [[ $(in_lab_ns ethtool -i "$UPLINK_IF" 2>/dev/null | sed -n 's/^driver: //p') == veth ]]; then
+        log "deleting veth $UPLINK_IF"
+        lab_ip link del dev "$UPLINK_IF" || true
+    fi
+    # the namespace itself is in netns.list: netns_down deletes it
+}
+
+uplink_status() {
+    if netns_exists "$UPLINK_NS" && lab_ip link show dev "$UPLINK_IF" >/dev/null 2>&1; then
+        printf '  uplink         %s <-> %s:%s %s\n' "$UPLINK_IF" "$UPLINK_NS" "$UPLINK_PEER" "$UPLINK_ADDR"
+    else
+        printf '  uplink         down\n'
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# component: ovs (ovsdb-server + ovs-vswitchd, userspace datapath, private run dir)
+# ---------------------------------------------------------------------------------------------
+OVS_DIR=$LAB_DIR/ovs
+OVS_DB=unix:$OVS_DIR/db.sock
+OVS_SCHEMA=${OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
+
+ovs_env() {
+    printf 'export OVS_RUNDIR=%q\n' "$OVS_DIR"
+    printf 'export OPDBUS_OVSDB=%q\n' "$OVS_DB"
+}
+
+vsctl() { ovs-vsctl --db="$OVS_DB" "$@"; }
+
+# Probe with ovsdb-client: `ovs-vsctl show` on a database without the Open_vSwitch row (before
+# `init`) does not fail, it waits for the row until --timeout.
+ovs_db_answers() { ovsdb-client --timeout=5 list-dbs "$OVS_DB" 2>/dev/null | grep -qx Open_vSwitch; }
+
+# Daemons get the private dirs in their environment (so <bridge>.mgmt sockets land in $OVS_DIR),
+# log only warnings to the console (the rest goes to the log file), and must not inherit the
+# lab lock on fd 9.
+ovs_daemon() {
+    OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR "$@" -vconsole:warn 9>&-
+}
+
+# Only one ovs-vswitchd with a userspace datapath can run per network namespace: each opens
+# the tap "ovs-netdev" (and one tap per bridge/internal port). Refuse early, with a hint.
+ovs_check_foreign_vswitchd() {
+    local p
+    if p=$(foreign_vswitchd "$(lab_netns_id)" "${1:-}"); then
+        die "another ovs-vswitchd (pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-100)) runs in the ${LAB_NETNS:-root} network namespace; a second userspace datapath there cannot open the 'ovs-netdev' tap. Stop that one, or give the lab its own namespace: OPDBUS_LAB_NETNS=opdbus-lab (or leave OPDBUS_LAB_NETNS unset)"
+    fi
+}
+
+ovs_up() {
+    command -v ovsdb-server >/dev/null || die "ovsdb-server not found (make deps installs openvswitch-switch)"
+    mkdir -p "$OVS_DIR"
+    local vpid
+    vpid=$(pid_of "$OVS_DIR/ovs-vswitchd.pid" ovs-vswitchd) || vpid=
+    ovs_check_foreign_vswitchd "$vpid"
+    # unix socket paths are limited to 107 bytes; <bridge>.mgmt sockets live here too.
+    if ((${#OVS_DIR} > 80)); then
+        log "warning: $OVS_DIR is long; <bridge>.mgmt socket paths may exceed the 107-byte limit"
+    fi
+
+    if ! pid_of "$OVS_DIR/ovsdb-server.pid" ovsdb-server >/dev/null; then
+        rm -f -- "$OVS_DIR/ovsdb-server.pid" "$OVS_DIR/ovsdb-server.ctl" "$OVS_DIR/db.sock"
+        if [[ ! -s $OVS_DIR/conf.db ]]; then
+            rm -f -- "$OVS_DIR/conf.db" "$OVS_DIR/.conf.db.~lock~"
+            ovsdb-tool create "$OVS_DIR/conf.db" "$OVS_SCHEMA"
+        elif [[ $(ovsdb-tool needs-conversion "$OVS_DIR/conf.db" "$OVS_SCHEMA") == yes ]]; then
+            ovsdb-tool convert "$OVS_DIR/conf.db" "$OVS_SCHEMA"
+        fi
+        log "starting ovsdb-server in $OVS_DIR"
+        ovs_daemon ovsdb-server "$OVS_DIR/conf.db" \
+            --remote="punix:$OVS_DIR/db.sock" \
+            --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+            --pidfile="$OVS_DIR/ovsdb-server.pid" \
+            --unixctl="$OVS_DIR/ovsdb-server.ctl" \
+            --log-file="$OVS_DIR/ovsdb-server.log" \
+            --detach
+    fi
+    local i
+    for ((i = 0; i < 50; i++)); do
+        ovs_db_answers && break
+        sleep 0.1
+    done
+    ovs_db_answers || die "ovsdb-server does not answer on $OVS_DB (see $OVS_DIR/ovsdb-server.log)"
+    vsctl --timeout=5 --no-wait init
+
+    if [[ -z $vpid ]]; then
+        rm -f -- "$OVS_DIR/ovs-vswitchd.pid" "$OVS_DIR/ovs-vswitchd.ctl"
+        log "starting ovs-vswitchd (userspace datapath) in $OVS_DIR${LAB_NETNS:+, namespace $LAB_NETNS}"
+        ovs_daemon in_lab_ns ovs-vswitchd "$OVS_DB" \
+            --pidfile="$OVS_DIR/ovs-vswitchd.pid" \
+            --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
+            --log-file="$OVS_DIR/ovs-vswitchd.log" \
+            --detach --disable-system
+    fi
+    # Wait until vswitchd has caught up with the database (cur_cfg >= next_cfg).
+    local next cur
+    for ((i = 0; i < 100; i++)); do
+        next=$(vsctl --timeout=5 get Open_vSwitch . next_cfg 2>/dev/null || echo x)
+        cur=$(vsctl --timeout=5 get Open_vSwitch . cur_cfg 2>/dev/null || echo y)
+        [[ $next =~ ^[0-9]+$ && $cur =~ ^[0-9]+$ ]] && ((cur >= next)) && return 0
+        sleep 0.1
+    done
+    die "ovs-vswitchd did not reach cur_cfg >= next_cfg (see $OVS_DIR/ovs-vswitchd.log)"
+}
+
+ovs_down() {
+    local ports=() br
+    if pid_of "$OVS_DIR/ovsdb-server.pid" ovsdb-server >/dev/null && ovs_db_answers; then
+        # Internal ports of netdev bridges are persistent tap devices: remember them and let
+        # vswitchd remove them by deleting the bridges while it still runs.
+        mapfile -t ports < <(vsctl --timeout=5 --bare --columns=name find Interface type=internal | sed '/^$/d')
+        local wait=(--no-wait)
+        pid_of "$OVS_DIR/ovs-vswitchd.pid" ovs-vswitchd >/dev/null && wait=()
+        while read -r br; do
+            [[ -n $br ]] || continue
+            log "deleting bridge $br"
+            vsctl --timeout=10 "${wait[@]}" del-br "$br" ||
+                vsctl --timeout=5 --no-wait del-br "$br" || true
+        done < <(vsctl --timeout=5 list-br)
+    elif [[ -s $OVS_DIR/conf.db ]]; then
+        # ovsdb-server is gone: read the internal ports from the database file instead
+        mapfile -t ports < <(ovsdb-tool query "$OVS_DIR/conf.db" \
+            '["Open_vSwitch",{"op":"select","table":"Interface","where":[["type","==","internal"]],"columns":["name"]}]' \
+            2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4)
+    fi
+    stop_pidfile "$OVS_DIR/ovs-vswitchd.pid" ovs-vswitchd
+    stop_pidfile "$OVS_DIR/ovsdb-server.pid" ovsdb-server
+    # Safety net (vswitchd had died before down): remove leftover persistent taps of our
+    # internal ports that no process holds open.
+    local p
+    for p in "${ports[@]}" ovs-netdev; do
+        if lab_ip -d link show dev "$p" 2>/dev/null | grep -q 'tun type tap' && ! tap_held "$p"; then
+            log "removing leftover tap $p"
+            lab_ip link del dev "$p" 2>/dev/null || true
+        fi
+    done
+    if [[ -d $OVS_DIR ]]; then
+        rm -f -- "$OVS_DIR"/*.ctl "$OVS_DIR"/*.mgmt "$OVS_DIR"/*.snoop "$OVS_DIR/db.sock" \
+            "$OVS_DIR/conf.db" "$OVS_DIR/.conf.db.~lock~"
+    fi
+}
+
+# tap_held NAME: does a process in the lab's host namespace hold tap NAME open?
+tap_held() {
+    local ns f pid
+    ns=$(lab_netns_id)
+    while IFS= read -r f; do
+        pid=${f#/proc/}
+        pid=${pid%%/*}
+        [[ $(readlink "/proc/$pid/ns/net" 2>/dev/null) == "$ns" ]] && return 0
+    done < <(grep -lsxE "iff:[[:space:]]+$1" /proc/[0-9]*/fdinfo/* 2>/dev/null || true)
+    return 1
+}
+
+ovs_status() {
+    local pid rc=0 d
+    for d in ovsdb-server ovs-vswitchd; do
+        if pid=$(pid_of "$OVS_DIR/$d.pid" "$d"); then
+            printf '  %-14s running (pid %s)\n' "$d" "$pid"
+        else
+            printf '  %-14s stopped\n' "$d"
+            rc=1
+        fi
+    done
+    if ((rc == 0)) && ovs_db_answers; then
+        printf '  bridges        %s\n' "$(vsctl --timeout=5 list-br | tr '\n' ' ')"
+    fi
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# settings
+# ---------------------------------------------------------------------------------------------
+
+# While the lab is in use, its saved settings (what `up` wrote to $ENV_FILE) win over the
+# environment, so `down` and `status` act on the lab that is there. A differing value in the
+# environment is remembered in SETTINGS_CONFLICTS (up refuses, down/status warn).
+SETTINGS_CONFLICTS=()
+load_saved_settings() {
+    local line name value
+    [[ -r $ENV_FILE ]] && lab_in_use || return 0
+    while IFS= read -r line; do
+        [[ $line =~ ^export\ (OPDBUS_LAB_NETNS|OPDBUS_UPLINK_NS|OPDBUS_UPLINK_IF|OPDBUS_UPLINK_ADDR)=(.*)$ ]] || continue
+        name=${BASH_REMATCH[1]}
+        eval "value=${BASH_REMATCH[2]}" # written by write_env with printf %q
+        if [[ -n ${!name+x} && ${!name} != "$value" ]]; then
+            SETTINGS_CONFLICTS+=("$name=${!name} (the running lab has '$value')")
+        fi
+        printf -v "$name" '%s' "$value"
+    done <"$ENV_FILE"
+}
+
+# foreign_vswitchd NETNS_ID [OUR_PID]: print the PID of an ovs-vswitchd in that namespace that
+# is not ours; return 1 if there is none.
+foreign_vswitchd() {
+    local ns=$1 mine=${2:-} p
+    for p in $(pgrep -x ovs-vswitchd || true); do
+        [[ $p == "$mine" ]] && continue
+        [[ $(readlink "/proc/$p/ns/net" 2>/dev/null) == "$ns" ]] || continue
+        grep -qF -- "$LAB_DIR/" "/proc/$p/cmdline" 2>/dev/null && continue
+        printf '%s\n' "$p"
+        return 0
+    done
+    return 1
+}
+
+settings() {
+    load_saved_settings
+    UPLINK_NS=${OPDBUS_UPLINK_NS:-opdbus-uplink}
+    UPLINK_IF=${OPDBUS_UPLINK_IF:-upl0}
+    UPLINK_PEER=eth0
+    UPLINK_ADDR=${OPDBUS_UPLINK_ADDR:-192.0.2.254/24}
+    local busy
+    if [[ -n ${OPDBUS_LAB_NETNS+x} ]]; then
+        LAB_NETNS=$OPDBUS_LAB_NETNS
+    elif busy=$(foreign_vswitchd "$(readlink /proc/self/ns/net)"); then
+        LAB_NETNS=opdbus-lab
+        LAB_NETNS_WHY="another ovs-vswitchd (pid $busy) runs in this network namespace"
+    else
+        LAB_NETNS=
+    fi
+}
+LAB_NETNS_WHY=
+
+# ---------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------
+write_env() {
+    local c tmp
+    tmp=$(mktemp "$LAB_DIR/.env.XXXXXX")
+    {
+        printf '# generated by lab/lab.sh; source me\n'
+        printf 'export OPDBUS_LAB_DIR=%q\n' "$LAB_DIR"
+        for c in "${COMPONENTS[@]}"; do "${c}_env"; done
+    } >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f -- "$tmp" "$ENV_FILE"
+}
+
+# Anything of the lab still there? (namespaces it registered, or its ovsdb-server)
+lab_in_use() {
+    [[ -s $NETNS_LIST ]] || pid_of "$OVS_DIR/ovsdb-server.pid" ovsdb-server >/dev/null
+}
+
+need_root() { ((EUID == 0)) || die "the lab needs root (network namespaces, veth, taps)"; }
+
+# One lab operation at a time (parallel test workers may call up/down).
+lock() {
+    exec 9>"$LAB_DIR/.lock"
+    flock 9
+}
+
+# Refuse (up) or warn (down, status, env) when the environment asks for other settings than
+# those of the running lab.
+check_conflicts() {
+    local c
+    ((${#SETTINGS_CONFLICTS[@]})) || return 0
+    for c in "${SETTINGS_CONFLICTS[@]}"; do log "setting $c"; done
+    [[ $1 == warn ]] && { log "acting on the running lab"; return 0; }
+    die "the lab is up with other settings; run \`$0 down\` first"
+}
+
+cmd_up() {
+    need_root
+    check_conflicts refuse
+    lock
+    write_env
+    [[ -z $LAB_NETNS_WHY ]] || log "$LAB_NETNS_WHY: the lab's host side goes into namespace $LAB_NETNS"
+    local c
+    for c in "${COMPONENTS[@]}"; do "${c}_up"; done
+    log "up ($LAB_DIR); source $ENV_FILE"
+}
+
+cmd_down() {
+    need_root
+    check_conflicts warn
+    lock
+    local i
+    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do "${COMPONENTS[i]}_down"; done
+    log "down"
+}
+
+cmd_status() {
+    local c rc=0
+    check_conflicts warn
+    printf 'lab dir: %s\n' "$LAB_DIR"
+    for c in "${COMPONENTS[@]}"; do
+        printf '%s:\n' "$c"
+        "${c}_status" || rc=1
+    done
+    return "$rc"
+}
+
+cmd_env() {
+    check_conflicts warn
+    write_env
+    cat -- "$ENV_FILE"
+}
+
+usage() {
+    echo "usage: $0 {up|down|status|env}" >&2
+    exit 2
+}
+
+(($# == 1)) || usage
+settings
+case $1 in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+env) cmd_env ;;
+*) usage ;;
+esac
