@@ -288,7 +288,7 @@ class OvsdbClient(object):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise OvsdbTimeout("no answer from OVSDB at %s within %.1f s" % (self.endpoint, self.timeout))
-            ready, _, _ = select.select([self.sock], [], [], remaining)
+            ready = select.select([self.sock], [], [], remaining)[0]
             if not ready:
                 continue
             try:

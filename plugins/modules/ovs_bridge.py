@@ -24,7 +24,7 @@ description:
     O(external_ids) are merged unless purged. Ports that are not listed are left alone unless
     O(ports_exclusive=true).
 author:
-  - opdbus.infra developers
+  - opdbus.infra maintainers (@opdbus)
 requirements:
   - pyroute2 (only when O(ports[].addresses) or O(ports[].up) is used)
 extends_documentation_fragment:

@@ -17,7 +17,7 @@ description:
   - For every interface it reports type, OpenFlow port number, link and admin state, options, external ids,
     and (through rtnetlink) the device's addresses and whether it is up.
 author:
-  - opdbus.infra developers
+  - opdbus.infra maintainers (@opdbus)
 requirements:
   - pyroute2 (only with O(addresses=true))
 extends_documentation_fragment:
@@ -65,16 +65,16 @@ bridges:
   type: list
   elements: dict
   contains:
-    name: {description: Bridge name., type: str}
-    uuid: {description: OVSDB row uuid., type: str}
-    datapath_type: {description: V(system) or V(netdev)., type: str}
-    fail_mode: {description: V(standalone), V(secure) or V(null)., type: str}
-    protocols: {description: OpenFlow versions., type: list, elements: str}
-    stp: {description: STP enabled., type: bool}
-    rstp: {description: RSTP enabled., type: bool}
-    controller: {description: Controller targets., type: list, elements: str}
-    other_config: {description: The bridge's other_config., type: dict}
-    external_ids: {description: The bridge's external_ids., type: dict}
+    name: {description: "Bridge name.", type: str}
+    uuid: {description: "OVSDB row uuid.", type: str}
+    datapath_type: {description: "V(system) or V(netdev).", type: str}
+    fail_mode: {description: "V(standalone), V(secure) or V(null).", type: str}
+    protocols: {description: "OpenFlow versions.", type: list, elements: str}
+    stp: {description: "STP enabled.", type: bool}
+    rstp: {description: "RSTP enabled.", type: bool}
+    controller: {description: "Controller targets.", type: list, elements: str}
+    other_config: {description: "The bridge's other_config.", type: dict}
+    external_ids: {description: "The bridge's external_ids.", type: dict}
     ports:
       description: Ports, sorted by name, each with C(name), C(uuid), C(tag), C(trunks), C(vlan_mode),
         C(fake_bridge), C(external_ids) and C(interfaces) (C(name), C(uuid), C(type), C(ofport), C(ofport_request),

@@ -47,7 +47,7 @@ def test_unchanged_bridge_plans_nothing():
 def test_external_ids_merge_and_purge():
     sw = FakeSwitch()
     sw.add_bridge("br0", external_ids={"a": "1", "b": "2"})
-    p, _ = ops_of(sw.snapshot(), desired(external_ids={"c": "3"}))
+    p = ops_of(sw.snapshot(), desired(external_ids={"c": "3"}))[0]
     assert p.after["external_ids"] == {"a": "1", "b": "2", "c": "3"}
     p, ops = ops_of(sw.snapshot(), desired(external_ids={"a": "1"}, purge_external_ids=True))
     assert p.after["external_ids"] == {"a": "1"}
@@ -70,7 +70,7 @@ def test_ports_exclusive_keeps_local_port():
 def test_unlisted_ports_kept_without_exclusive():
     sw = FakeSwitch()
     sw.add_bridge("br0", ports=["p1", "p2"])
-    p, _ = ops_of(sw.snapshot(), desired(ports=[{"name": "p3"}]))
+    p = ops_of(sw.snapshot(), desired(ports=[{"name": "p3"}]))[0]
     assert p.changes == ["add port p3 (system)"]
 
 
@@ -93,7 +93,7 @@ def test_link_state_only_for_managed_keys():
     assert p.changes == ["port m0 addresses: [10.0.0.9/24] -> [10.0.0.1/24]", "port m0 up: false -> true"]
     assert ops == []  # nothing for OVSDB
     assert p.link_actions() == [("m0", ["10.0.0.1/24"], True)]
-    p, _ = ops_of(sw.snapshot(), d, {"m0": {"up": True, "addresses": ["10.0.0.1/24"]}})
+    p = ops_of(sw.snapshot(), d, {"m0": {"up": True, "addresses": ["10.0.0.1/24"]}})[0]
     assert not p.changed
 
 
@@ -133,7 +133,7 @@ def test_fake_bridge_create_and_members():
     # Members of an existing fake bridge: the parent's access ports of its VLAN.
     sw.add_port("br0", "fb30", type="internal", tag=30, fake_bridge=True)
     sw.add_port("br0", "v30a", tag=30)
-    p, _ = ops_of(sw.snapshot(), d)
+    p = ops_of(sw.snapshot(), d)[0]
     assert p.changes == ["remove port v30a", "add port v30b (system)", "port v30b tag: unset -> 30"]
 
 

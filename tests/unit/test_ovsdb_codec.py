@@ -81,15 +81,15 @@ def test_transact_framing_and_echo():
 
 
 def test_failed_wait_is_a_conflict():
-    client, _ = client_with([[{}, {"error": "timed out"}]])
+    client = client_with([[{}, {"error": "timed out"}]])[0]
     ops = [ovsdb.op_comment("x"), ovsdb.op_wait("Bridge", [], ["name"], [{"name": "a"}])]
     with pytest.raises(OvsdbConflict):
         client.transact(ops)
 
 
 def test_constraint_violation_carries_server_message():
-    client, _ = client_with([[{"uuid": ["uuid", "u"]}, {"error": "constraint violation",
-                                                        "details": "duplicate name"}]])
+    reply = [{"uuid": ["uuid", "u"]}, {"error": "constraint violation", "details": "duplicate name"}]
+    client = client_with([reply])[0]
     with pytest.raises(OvsdbTransactionError) as err:
         client.transact([ovsdb.op_insert("Bridge", {"name": "a"})])
     assert "constraint violation" in str(err.value) and "duplicate name" in str(err.value)
