@@ -33,8 +33,9 @@ def _iproute():
 
 
 def _managed(cidr):
-    """Addresses the kernel makes by itself (IPv6 link-local) are never ours to manage."""
-    return not ipaddress.ip_interface(cidr).ip.is_link_local
+    """Addresses the kernel makes by itself (IPv6 link-local, fe80::/10) are never ours to manage."""
+    ip = ipaddress.ip_interface(cidr).ip
+    return not (ip.version == 6 and ip.is_link_local)
 
 
 class Netlink(object):
@@ -97,11 +98,15 @@ class Netlink(object):
         index = self.wait_for(name, timeout)
         try:
             if addresses is not None:
-                current = self.state([name])[name] or {"addresses": []}
-                have, want = set(current["addresses"]), set(addresses)
+                want = set(addresses)
+                have = set((self.state([name])[name] or {"addresses": []})["addresses"])
                 for cidr in sorted(have - want):
                     ip = ipaddress.ip_interface(cidr)
                     self.ipr.addr("del", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen)
+                if have - want:
+                    # Deleting a primary IPv4 address takes the secondaries of its subnet with it
+                    # (unless the kernel promotes them): read again before adding.
+                    have = set((self.state([name])[name] or {"addresses": []})["addresses"])
                 for cidr in sorted(want - have):
                     ip = ipaddress.ip_interface(cidr)
                     self.ipr.addr("add", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen)

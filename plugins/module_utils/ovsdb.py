@@ -227,6 +227,8 @@ class OvsdbClient(object):
     def __init__(self, endpoint=DEFAULT_ENDPOINT, timeout=10.0):
         self.endpoint = endpoint
         self.timeout = float(timeout)
+        if not self.timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds, got %s" % timeout)
         self.family, self.address = parse_endpoint(endpoint)
         self.sock = None
         self._buf = ""

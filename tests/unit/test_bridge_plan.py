@@ -29,10 +29,12 @@ def test_create_bridge_is_one_transaction_with_local_port():
     assert p.changes[0] == "create bridge br0"
     assert "add port p1 (internal)" in p.changes
     assert "add port br0 (internal)" not in p.changes  # the local port comes with the bridge
-    assert kinds(ops) == [("insert", "Interface"), ("insert", "Port"), ("insert", "Interface"), ("insert", "Port"),
-                          ("insert", "Bridge"), ("mutate", "Open_vSwitch"), ("mutate", "Open_vSwitch"),
-                          ("select", "Open_vSwitch")]
-    bridge_row = [o for o in ops if o.get("table") == "Bridge"][0]["row"]
+    absent = [("wait", "Port"), ("wait", "Interface")]  # no concurrent creator of the same names
+    assert kinds(ops) == absent + [("insert", "Interface"), ("insert", "Port")] + absent + [
+        ("insert", "Interface"), ("insert", "Port"), ("wait", "Bridge"), ("insert", "Bridge"),
+        ("mutate", "Open_vSwitch"), ("mutate", "Open_vSwitch"), ("select", "Open_vSwitch")]
+    assert all(o["rows"] == [] for o in ops if o["op"] == "wait")
+    bridge_row = [o for o in ops if o.get("table") == "Bridge" and o["op"] == "insert"][0]["row"]
     assert bridge_row["datapath_type"] == "netdev"
 
 
@@ -167,3 +169,38 @@ def test_missing_parent_of_fake_bridge():
     with pytest.raises(ValidationError) as err:
         plan(FakeSwitch().snapshot(), normalize_bridge({"name": "fb", "parent": "nope", "vlan": 3}), {})
     assert "does not exist" in str(err.value)
+
+
+def test_rstp_on_a_bridge_with_stp_is_refused():
+    sw = FakeSwitch()
+    sw.add_bridge("br0", stp_enable=True)
+    with pytest.raises(ValidationError) as err:
+        plan(sw.snapshot(), desired(rstp=True), {})
+    assert "set stp: false" in str(err.value)
+    assert plan(sw.snapshot(), desired(rstp=True, stp=False), {}).changes == [
+        "bridge br0 stp: true -> false", "bridge br0 rstp: false -> true"]
+
+
+def test_parent_ports_exclude_fake_bridges_and_their_vlan():
+    sw = FakeSwitch()
+    sw.add_bridge("br0", ports=["p1"])
+    sw.add_port("br0", "fb30", type="internal", tag=30, fake_bridge=True)
+    sw.add_port("br0", "v30a", tag=30)
+    p = ops_of(sw.snapshot(), desired(ports=[{"name": "p1"}], ports_exclusive=True))[0]
+    assert not p.changed
+    with pytest.raises(ValidationError) as err:
+        plan(sw.snapshot(), desired(ports=[{"name": "v30a"}]), {})
+    assert "belongs to fake bridge 'fb30'" in str(err.value)
+
+
+def test_fake_bridge_external_ids_are_prefixed_on_its_port():
+    sw = FakeSwitch()
+    sw.add_bridge("br0")
+    sw.add_port("br0", "fb30", type="internal", tag=30, fake_bridge=True,
+                external_ids={"fake-bridge-a": "1", "other": "x"})
+    d = normalize_bridge({"name": "fb30", "parent": "br0", "vlan": 30, "external_ids": {"b": "2"}})
+    p, ops = ops_of(sw.snapshot(), d)
+    assert p.before["external_ids"] == {"a": "1"}
+    assert p.changes == ["bridge fb30 external_ids: add b=2"]
+    update = [o for o in ops if o["op"] == "update"][0]
+    assert update["row"]["external_ids"] == ["map", [["fake-bridge-a", "1"], ["fake-bridge-b", "2"], ["other", "x"]]]

@@ -102,3 +102,10 @@ def test_bad_port(kw, fragment):
     with pytest.raises(ValidationError) as err:
         port(**kw)
     assert fragment in str(err.value)
+
+
+def test_ipv6_link_local_is_refused_ipv4_link_local_is_managed():
+    with pytest.raises(ValidationError) as err:
+        port(type="internal", addresses=["fe80::1/64"])
+    assert "link-local" in str(err.value)
+    assert port(type="internal", addresses=["169.254.7.7/16"])["addresses"] == ["169.254.7.7/16"]

@@ -79,6 +79,17 @@ class Snapshot(object):
                 return port
         return None
 
+    def fake_vlans(self, parent):
+        """{vlan: fake bridge name} of the fake bridges on a parent."""
+        return dict((as_optional(p.get("tag")), p["name"]) for p in self.bridge_ports(parent)
+                    if p.get("fake_bridge") is True)
+
+    def own_ports(self, bridge_name):
+        """The ports of a real bridge as ovs-vsctl counts them: not its fake bridges, nor their VLANs' ports."""
+        vlans = self.fake_vlans(bridge_name)
+        return [p for p in self.bridge_ports(bridge_name)
+                if not p.get("fake_bridge") and as_optional(p.get("tag")) not in vlans]
+
 
 # --------------------------------------------------------------------------
 # Views
@@ -86,6 +97,21 @@ class Snapshot(object):
 
 def _dp(value):
     return value or "system"
+
+
+FAKE_PREFIX = "fake-bridge-"
+
+
+def fake_external_ids(port_ids):
+    """A fake bridge's external ids live on its port with a fake-bridge- prefix (as ovs-vsctl keeps them)."""
+    return dict((k[len(FAKE_PREFIX):], v) for k, v in (port_ids or {}).items() if k.startswith(FAKE_PREFIX))
+
+
+def fake_port_external_ids(port_ids, bridge_ids):
+    """The fake bridge port's external_ids: its own keys kept, the bridge's prefixed."""
+    out = dict((k, v) for k, v in (port_ids or {}).items() if not k.startswith(FAKE_PREFIX))
+    out.update((FAKE_PREFIX + k, v) for k, v in bridge_ids.items())
+    return out
 
 
 def port_view(port, iface):
@@ -113,12 +139,12 @@ def current_view(snap, desired):
         members = [p for p in snap.bridge_ports(parent)
                    if as_optional(p.get("tag")) == vlan and not p.get("fake_bridge")]
         view = {"name": name, "parent": parent, "vlan": vlan,
-                "external_ids": dict(fake.get("external_ids") or {})}
+                "external_ids": fake_external_ids(fake.get("external_ids"))}
     else:
         bridge = snap.bridges.get(name)
         if bridge is None:
             return None
-        members = snap.bridge_ports(name)
+        members = snap.own_ports(name)
         view = {
             "name": name,
             "datapath_type": _dp(bridge["datapath_type"]),
@@ -381,6 +407,10 @@ def check_conflicts(snap, desired):
                                       % (spec["name"], owner))
             if port.get("fake_bridge"):
                 raise ValidationError("port %r is a fake bridge, not a port" % spec["name"])
+            fake_of = snap.fake_vlans(home).get(as_optional(port.get("tag"))) if parent is None else None
+            if fake_of is not None and owner == home:
+                raise ValidationError("port %r belongs to fake bridge %r (vlan %s) of %r; manage it there"
+                                      % (spec["name"], fake_of, as_optional(port.get("tag")), home))
             if parent is not None and as_optional(port.get("tag")) != desired["vlan"]:
                 raise ValidationError("port %r is a port of %r outside vlan %d; it is not a port of fake bridge %r"
                                       % (spec["name"], parent, desired["vlan"], name))
@@ -452,6 +482,7 @@ def build_operations(snap, plan, desired):
             "other_config": after["other_config"],
             "external_ids": after["external_ids"],
         }
+        ops.append(_absent("Bridge", name))
         ops.append(op_insert("Bridge", row, "bridge"))
         ops.append(op_mutate("Open_vSwitch", [where_uuid(ovs_uuid)], [["bridges", "insert", [NamedUuid("bridge")]]]))
         return _bump(ops, ovs_uuid)
@@ -512,13 +543,19 @@ def _row_name(kind, name):
     return "%s_%s" % (kind, "".join(c if c.isalnum() else "_%02x" % ord(c) for c in name))
 
 
+def _absent(table, name):
+    """Abort unless no row of the table has this name (another client may be creating it right now)."""
+    return op_wait(table, [["name", "==", name]], ["name"], [])
+
+
 def _insert_port(pname, pview, extra_port=None):
     port, iface = _port_rows(pview, pname)
     iname, pn = _row_name("iface", pname), _row_name("port", pname)
     port["interfaces"] = [NamedUuid(iname)]
     if extra_port:
         port.update(extra_port)
-    return [op_insert("Interface", iface, iname), op_insert("Port", port, pn)]
+    return [_absent("Port", pname), _absent("Interface", pname),
+            op_insert("Interface", iface, iname), op_insert("Port", port, pn)]
 
 
 def _update_port(snap, pname, old, new):
@@ -561,14 +598,15 @@ def _fake_operations(snap, before, after, desired):
     if before is None:
         fake_view = port_view({}, {"type": "internal"})
         fake_view["tag"] = desired["vlan"]
-        fake_view["external_ids"] = after["external_ids"]
+        fake_view["external_ids"] = fake_port_external_ids({}, after["external_ids"])
         ops += _insert_port(name, fake_view, {"fake_bridge": True})
         inserts.append(NamedUuid(_row_name("port", name)))
     elif before["external_ids"] != after["external_ids"]:
         fake = snap.ports_by_name[name]
         ops.append(op_wait("Port", [where_uuid(fake["_uuid"])], ["external_ids"],
                            [{"external_ids": fake["external_ids"]}]))
-        ops.append(op_update("Port", fake["_uuid"], {"external_ids": after["external_ids"]}))
+        ops.append(op_update("Port", fake["_uuid"],
+                             {"external_ids": fake_port_external_ids(fake["external_ids"], after["external_ids"])}))
     for pname in added:
         ops += _insert_port(pname, after["ports"][pname])
         inserts.append(NamedUuid(_row_name("port", pname)))
@@ -612,6 +650,9 @@ def plan(snap, desired, link_state):
     keys = managed_link_keys(desired)
     add_link_state(before, link_state, keys)
     after = desired_view(before, desired)
+    if after is not None and after.get("stp") and after.get("rstp"):
+        raise ValidationError("stp and rstp are exclusive, and bridge %r would have both enabled: set %s: false"
+                              % (desired["name"], "stp" if desired["rstp"] else "rstp"))
     return Plan(before, after)
 
 

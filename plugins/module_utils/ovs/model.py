@@ -87,6 +87,9 @@ def normalize_cidr(value, what):
         raise ValidationError("%s: %r is not a valid CIDR address: %s" % (what, value, exc))
     if iface.ip.is_multicast or iface.ip.is_unspecified:
         raise ValidationError("%s: %r cannot be assigned to an interface" % (what, value))
+    if iface.ip.version == 6 and iface.ip.is_link_local:
+        raise ValidationError("%s: %r is an IPv6 link-local address; the kernel manages those itself"
+                              % (what, value))
     return iface.with_prefixlen
 
 
