@@ -357,6 +357,9 @@ def main():
     for pname, port in sorted(result["ports"].items()):
         if port.get("error"):
             module.warn("port %s: ovs-vswitchd reports: %s" % (pname, port["error"]))
+        elif not module.check_mode and port.get("uuid") and port.get("ofport") is None:
+            module.warn("port %s has no OpenFlow port number: ovs-vswitchd could not open it (or the bridge's "
+                        "datapath); see its log" % pname)
     module.exit_json(**result)
 
 

@@ -204,7 +204,7 @@ def test_interleaved_run_changing_the_same_port_is_replanned(lab, names, proxy):
     px = proxy(hold)
     res = lab.module(netdev_bridge(br, ports=[dict(internal(pa), tag=10)], ovsdb=px.endpoint)).ok()
     assert px.errors == []
-    assert other["run"].ok()["changes"] == ["add port %s (internal)" % pa, "port %s tag: unset -> 20" % pa]
+    assert other["run"].ok()["changes"] == ["add port %s (internal)" % pa, "port %s tag: 20" % pa]
     assert px.failed_waits(0) == ["timed out"]
     assert res["changes"] == ["port %s tag: 20 -> 10" % pa]
     assert lab.list_ports(br) == [pa]

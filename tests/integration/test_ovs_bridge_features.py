@@ -10,6 +10,8 @@ and ofports what ovs-vsctl says), then the same run again (must change nothing).
 
 from __future__ import absolute_import, division, print_function
 
+import json
+
 import pytest
 
 from conftest import as_list, netdev_bridge, opt
@@ -492,3 +494,15 @@ def test_ports_exclusive_on_a_parent_keeps_its_fake_bridges(lab, names):
     res = lab.module(netdev_bridge(parent, ports=[internal(pp)], ports_exclusive=True)).ok()
     assert res["changed"] is False, res["changes"]
     assert lab.bridge_exists(fake) and lab.list_ports(fake) == [fp]
+
+
+def test_a_bridge_vswitchd_cannot_open_is_reported(lab, names):
+    """The lab has no OVS kernel module: a bridge on the system datapath is in OVSDB but never opens.
+    The module must say so instead of reporting a silent success."""
+    br, p1 = names.bridge(), names.port()
+    run = lab.module({"name": br, "datapath_type": "system", "ports": [internal(p1)]}).ok()
+    assert run.result["changed"] is True
+    assert run.result["ports"][p1]["ofport"] is None
+    warnings = json.dumps(run.result.get("warnings", []))  # strings, or dicts in ansible-core 2.19
+    assert "port %s has no OpenFlow port number" % p1 in warnings, run.result
+    assert lab.bridge_exists(br)  # the oracle: OVSDB holds it all the same

@@ -136,7 +136,7 @@ def test_fake_bridge_create_and_members():
     sw.add_port("br0", "fb30", type="internal", tag=30, fake_bridge=True)
     sw.add_port("br0", "v30a", tag=30)
     p = ops_of(sw.snapshot(), d)[0]
-    assert p.changes == ["remove port v30a", "add port v30b (system)", "port v30b tag: unset -> 30"]
+    assert p.changes == ["remove port v30a", "add port v30b (system)", "port v30b tag: 30"]
 
 
 def test_fake_bridge_over_tagged_ports_is_refused():
@@ -204,3 +204,9 @@ def test_fake_bridge_external_ids_are_prefixed_on_its_port():
     assert p.changes == ["bridge fb30 external_ids: add b=2"]
     update = [o for o in ops if o["op"] == "update"][0]
     assert update["row"]["external_ids"] == ["map", [["fake-bridge-a", "1"], ["fake-bridge-b", "2"], ["other", "x"]]]
+
+
+def test_creation_lists_the_values_it_creates_with():
+    p = ops_of(FakeSwitch().snapshot(), desired(datapath_type="netdev", ports=[{"name": "p1", "tag": 5}]))[0]
+    assert p.changes == ["create bridge br0", "bridge br0 datapath_type: netdev", "add port p1 (system)",
+                         "port p1 tag: 5"]

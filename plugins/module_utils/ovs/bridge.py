@@ -303,7 +303,8 @@ def _fmt(value):
     return str(value)
 
 
-def _describe_fields(prefix, old, new, keys):
+def _describe_fields(prefix, old, new, keys, created=False):
+    """Lines for the fields that differ; for something created, just the values it is created with."""
     out = []
     for key in keys:
         ov, nv = old.get(key), new.get(key)
@@ -319,6 +320,8 @@ def _describe_fields(prefix, old, new, keys):
                         out.append("%s %s: add %s=%s" % (prefix, key, k, nv[k]))
                     elif ov[k] != nv[k]:
                         out.append("%s %s: %s: %s -> %s" % (prefix, key, k, ov[k], nv[k]))
+            elif created:
+                out.append("%s %s: %s" % (prefix, key, _fmt(nv)))
             else:
                 out.append("%s %s: %s -> %s" % (prefix, key, _fmt(ov), _fmt(nv)))
     return out
@@ -351,7 +354,7 @@ def describe(before, after):
     else:
         old = before
     out += _describe_fields("bridge %s" % name, old, after,
-                            [k for k in BRIDGE_KEYS if k in after])
+                            [k for k in BRIDGE_KEYS if k in after], created=before is None)
     for pname in sorted(set(old["ports"]) - set(after["ports"])):
         out.append("remove port %s" % pname)
     for pname in sorted(after["ports"]):
@@ -361,7 +364,8 @@ def describe(before, after):
                 out.append("add port %s (%s)" % (pname, new["type"]))
             fresh = port_view({}, {"type": new["type"]})
             fresh["addresses"], fresh["up"] = [], False
-            out += _describe_fields("port %s" % pname, fresh, new, [k for k in PORT_KEYS if k != "type"])
+            out += _describe_fields("port %s" % pname, fresh, new, [k for k in PORT_KEYS if k != "type"],
+                                    created=True)
         else:
             out += _describe_fields("port %s" % pname, old["ports"][pname], new, PORT_KEYS)
     return out
