@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.opdbus.infra.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.opdbus.infra.plugins.module_utils.openflow.errors import OpenFlowError
 from ansible_collections.opdbus.infra.plugins.module_utils.ovs.model import ValidationError
 from ansible_collections.opdbus.infra.plugins.module_utils.ovsdb import DEFAULT_ENDPOINT, OvsdbError
 
@@ -36,5 +37,7 @@ def run(module, func, *args, **kwargs):
         module.fail_json(msg=str(exc))
     except NetlinkError as exc:
         module.fail_json(msg=str(exc))
-    except ValueError as exc:  # endpoint parsing and other argument checks
+    except OpenFlowError as exc:
+        module.fail_json(msg=str(exc))
+    except ValueError as exc:  # FlowInputError, endpoint parsing and other argument checks
         module.fail_json(msg="invalid input: %s" % exc)

@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import errno
 import json
+import math
 import os
 import select
 import socket
@@ -227,7 +228,7 @@ class OvsdbClient(object):
     def __init__(self, endpoint=DEFAULT_ENDPOINT, timeout=10.0):
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        if not self.timeout > 0:
+        if self.timeout <= 0 or not math.isfinite(self.timeout):
             raise ValueError("timeout must be a positive number of seconds, got %s" % timeout)
         self.family, self.address = parse_endpoint(endpoint)
         self.sock = None

@@ -34,6 +34,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import math
 import os
 import select
 import socket
@@ -102,6 +103,8 @@ class OpenFlowConnection(object):
     def __init__(self, target, timeout=10.0, versions=codec.VERSIONS):
         self.target = target
         self.timeout = float(timeout)
+        if self.timeout <= 0 or not math.isfinite(self.timeout):
+            raise ValueError("timeout must be a positive number of seconds, got %s" % timeout)
         self.family, self.address, self.name = parse_target(target)
         self.versions = sorted(set(versions))
         for v in self.versions:
