@@ -18,13 +18,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import json
 import math
-import os
 import select
 import socket
 import time
+
+from ansible_collections.opdbus.infra.plugins.module_utils._stream import connect_stream
 
 DEFAULT_ENDPOINT = "unix:/var/run/openvswitch/db.sock"
 DB = "Open_vSwitch"
@@ -241,21 +241,8 @@ class OvsdbClient(object):
     def connect(self):
         if self.sock is not None:
             return self
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.address)
-        except socket.timeout:
-            sock.close()
-            raise OvsdbTimeout("timed out connecting to OVSDB at %s" % self.endpoint)
-        except (OSError, IOError) as exc:
-            sock.close()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            hint = ""
-            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
-                hint = " (is ovsdb-server running?)"
-            raise OvsdbConnectionError("cannot connect to OVSDB at %s: %s%s" % (self.endpoint, reason, hint))
-        self.sock = sock
+        self.sock = connect_stream(self.family, self.address, self.timeout, "OVSDB at %s" % self.endpoint,
+                                   "is ovsdb-server running?", OvsdbTimeout, OvsdbConnectionError)
         return self
 
     def close(self):

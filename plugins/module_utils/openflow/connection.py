@@ -33,13 +33,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import math
 import os
 import select
 import socket
 import time
 
+from ansible_collections.opdbus.infra.plugins.module_utils._stream import connect_stream
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow import codec
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow.errors import (  # noqa: F401 (re-exported)
     OpenFlowCodecError, OpenFlowConnectionError, OpenFlowError, OpenFlowSwitchError, OpenFlowTimeout,
@@ -122,22 +122,8 @@ class OpenFlowConnection(object):
     def connect(self):
         if self.sock is not None:
             return self
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.address)
-        except socket.timeout:
-            sock.close()
-            raise OpenFlowTimeout("timed out connecting to the OpenFlow socket %s" % self.name)
-        except (OSError, IOError) as exc:
-            sock.close()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            hint = ""
-            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
-                hint = " (%s)" % HINT
-            raise OpenFlowConnectionError("cannot connect to the OpenFlow socket %s: %s%s"
-                                          % (self.name, reason, hint))
-        self.sock = sock
+        self.sock = connect_stream(self.family, self.address, self.timeout, "the OpenFlow socket %s" % self.name,
+                                   HINT, OpenFlowTimeout, OpenFlowConnectionError)
         self._buf = b""
         self.version = None
         try:

@@ -117,6 +117,9 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.opdbus.infra.plugins.module_utils.openflow import codec
+from ansible_collections.opdbus.infra.plugins.module_utils.openflow.codec import OFPP_ANY, OFPP_CONTROLLER, OFPP_IN_PORT
+
 
 class FlowSyntaxError(ValueError):
     """A flow the model refuses: bad syntax, value, prerequisite or feature.
@@ -146,17 +149,8 @@ def _error(message, token=None):
 # --------------------------------------------------------------------------
 
 OFPP_MAX = 0xff00          # first port number Open vSwitch does not use for ports
-OFPP_IN_PORT = 0xfffffff8
-OFPP_TABLE = 0xfffffff9
-OFPP_NORMAL = 0xfffffffa
-OFPP_FLOOD = 0xfffffffb
-OFPP_ALL = 0xfffffffc
-OFPP_CONTROLLER = 0xfffffffd
-OFPP_LOCAL = 0xfffffffe
-OFPP_ANY = 0xffffffff
-
-PORTS = {"IN_PORT": OFPP_IN_PORT, "TABLE": OFPP_TABLE, "NORMAL": OFPP_NORMAL, "FLOOD": OFPP_FLOOD,
-         "ALL": OFPP_ALL, "CONTROLLER": OFPP_CONTROLLER, "LOCAL": OFPP_LOCAL, "ANY": OFPP_ANY}
+# The reserved ports are the codec's (OFPP_IN_PORT ... OFPP_ANY), named as ovs-ofctl prints them.
+PORTS = dict((name.upper(), number) for name, number in codec.PORT_NAMES.items())
 PORT_NAMES = dict((v, k) for k, v in PORTS.items())
 _PORT_ALIASES = {"NONE": OFPP_ANY}
 OFPCML_NO_BUFFER = 0xffff

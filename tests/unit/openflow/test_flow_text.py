@@ -28,8 +28,9 @@ import time
 
 import pytest
 
+from ansible_collections.opdbus.infra.plugins.module_utils.openflow.codec import OFPP_CONTROLLER, OFPP_LOCAL
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow.flow import (
-    FlowSyntaxError, OFPP_CONTROLLER, OFPP_LOCAL, flow_equal, flow_from_dict, flow_key, format_actions,
+    FlowSyntaxError, flow_equal, flow_from_dict, flow_key, format_actions,
     format_flow, format_match, parse_actions, parse_flow,
 )
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow.flow import _inet6_ntop as inet6_ntop
