@@ -340,17 +340,17 @@ class OpenFlowConnection(object):
         if self.sock is None:
             self.connect()
         xids = []
-        out = b""
+        out = []  # joined once: growing one bytes object message by message is quadratic
         types = []
         for msg in messages:
             xid = self.next_xid()
             data = self._prepare(msg, xid)
             xids.append(xid)
             types.append(_msg_type_name(data))
-            out += data
+            out.append(data)
         barrier_xid = self.next_xid()
-        out += codec.barrier_request(self.version, xid=barrier_xid)
-        self._send(out)
+        out.append(codec.barrier_request(self.version, xid=barrier_xid))
+        self._send(b"".join(out))
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         index_of = dict((x, i) for i, x in enumerate(xids))
         got = self._collect(set(xids) | set([barrier_xid]), lambda m: m["xid"] == barrier_xid, deadline,
@@ -406,16 +406,16 @@ class OpenFlowConnection(object):
         if reply.get("type") != "bundle_control" or reply.get("ctrl") != "open_reply":
             raise OpenFlowError("the switch at %s answered the bundle open with %s" % (self.name, reply.get("type")))
 
-        xids, types, out = [], [], b""
+        xids, types, out = [], [], []
         for msg in messages:
             xid = self.next_xid()
             inner = self._prepare(msg, xid)
             xids.append(xid)
             types.append(_msg_type_name(inner))
-            out += codec.bundle_add(version, bundle_id, inner, flags, xid=xid)
+            out.append(codec.bundle_add(version, bundle_id, inner, flags, xid=xid))
         barrier_xid = self.next_xid()
-        out += codec.barrier_request(version, xid=barrier_xid)
-        self._send(out)
+        out.append(codec.barrier_request(version, xid=barrier_xid))
+        self._send(b"".join(out))
         index_of = dict((x, i) for i, x in enumerate(xids))
         deadline = time.monotonic() + deadline_base
         got = self._collect(set(xids) | set([barrier_xid]), lambda m: m["xid"] == barrier_xid, deadline,

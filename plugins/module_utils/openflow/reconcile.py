@@ -368,6 +368,7 @@ def plan(desired, current_flows, current_meters, current_groups):
             p.changes.append("modify group: %s -> %s" % (_group_line(cur_groups[gid]), _group_line(group)))
 
     flow_mods = []
+    fresh = {}  # flows the run adds or replaces, by key
     if desired["state"] == "present":
         for key in sorted(wanted, key=_sort_key):
             flow = wanted[key]
@@ -375,32 +376,35 @@ def plan(desired, current_flows, current_meters, current_groups):
                 flow_mods.append(("add", flow))
                 p.changes.append("add flow: %s" % _line(flow))
                 p.counts["added"] += 1
+                fresh[key] = flow
             elif not _same(owned[key], flow):
                 flow_mods.append(("add", flow))  # ADD over the same match replaces the flow entirely
                 p.changes.append("modify flow: %s -> %s" % (_line(owned[key]), _line(flow)))
                 p.counts["modified"] += 1
+                fresh[key] = flow
+        kept = owned
         if desired["exclusive"]:
+            kept = dict((k, v) for k, v in owned.items() if k in wanted)
             for key in sorted(set(owned) - set(wanted), key=_sort_key):
                 flow_mods.append(("delete_strict", owned[key]))
                 p.changes.append("delete flow: %s" % _line(owned[key]))
                 p.counts["deleted"] += 1
-        after = dict(owned)
-        after.update(wanted)
-        if desired["exclusive"]:
-            after = dict(wanted)
     else:
-        doomed = [k for k in wanted if k in owned] if desired["flows_given"] else list(owned)
+        doomed = set(k for k in wanted if k in owned) if desired["flows_given"] else set(owned)
         for key in sorted(doomed, key=_sort_key):
             flow_mods.append(("delete_strict", owned[key]))
             p.changes.append("delete flow: %s" % _line(owned[key]))
             p.counts["deleted"] += 1
-        after = dict((k, v) for k, v in owned.items() if k not in set(doomed))
+        kept = dict((k, v) for k, v in owned.items() if k not in doomed)
 
     # Order inside the bundle: groups the flows use first, then flows, then group deletions.
     p.bundle = [("group", c, g) for c, g in group_adds] + [("flow", c, f) for c, f in flow_mods] + \
         [("group", c, g) for c, g in group_deletes]
-    p.before = sorted(_line(f) for f in owned.values())
-    p.after = sorted(_line(f) for f in after.values())
+    # Each flow is formatted once: a flow the run leaves alone keeps its line.
+    before_lines = dict((key, _line(flow)) for key, flow in owned.items())
+    p.before = sorted(before_lines.values())
+    p.after = sorted([before_lines[key] for key in kept if key not in fresh] +
+                     [_line(flow) for flow in fresh.values()])
     return p
 
 
