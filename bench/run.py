@@ -29,6 +29,10 @@ running; ovs-vsctl on PATH; ansible-playbook next to this Python. ``make bench``
 all three. The peer collection is taken from the ``ansible==10.7.0`` wheel (the last
 ``ansible`` release for this Python that bundles it) and cached in .bench/collections.
 
+``make bench`` runs this file: this benchmark, then benchmark 2 (``bench/openflow.py``,
+openflow_flow against ovs-ofctl); ``--only ovs_bridge`` or ``--only openflow_flow`` runs one of
+them (see run_all).
+
 Standard library only.
 """
 
@@ -878,5 +882,38 @@ def cleanup(vsctl):
         say("bench: cleanup failed: %s" % exc)
 
 
+BENCHMARKS = ("ovs_bridge", "openflow_flow")
+
+
+def run_all(argv):
+    """Both benchmarks, this one first; ``--only NAME`` runs one, with the other options for it.
+
+    Without --only, the options are this benchmark's, and --runs and --no-doc go to benchmark 2
+    as well. Benchmark 2 runs even when this one failed; the exit code is the first non-zero one.
+    """
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--only", choices=BENCHMARKS)
+    known, rest = ap.parse_known_args(argv)
+    if known.only is None and ("-h" in rest or "--help" in rest):
+        say("bench/run.py runs benchmark 1 (ovs_bridge, below), then benchmark 2 (bench/openflow.py); "
+            "--only ovs_bridge|openflow_flow runs one of them.\n")
+    rc = 0
+    if known.only in (None, "ovs_bridge"):
+        rc = main(rest)
+    if known.only in (None, "openflow_flow"):
+        if known.only:
+            forward = rest
+        else:
+            shared = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+            shared.add_argument("--runs")
+            shared.add_argument("--no-doc", action="store_true")
+            common = shared.parse_known_args(rest)[0]
+            forward = (["--runs", common.runs] if common.runs else []) + (["--no-doc"] if common.no_doc else [])
+        say("")
+        p = subprocess.run([sys.executable, os.path.join(BENCH, "openflow.py")] + forward, check=False)
+        rc = rc or p.returncode
+    return rc
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_all(sys.argv[1:]))
