@@ -824,3 +824,120 @@ def throwaway_ovs(lab):
     yield start
     for ovs in made:
         ovs.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# OpenFlow: the openflow_* modules, run directly, and ovs-ofctl as their oracle
+# ------------------------------------------------------------------------------------------------
+
+OF_MODULE = "ansible_collections.opdbus.infra.plugins.modules.%s"
+OF_PROTOCOLS = "OpenFlow13,OpenFlow14,OpenFlow15"
+
+
+def of_module(lab, name, args, check=False, diff=False, env=None, timeout=120):
+    """Run opdbus.infra.<name> (openflow_flow or openflow_info) directly and return its ModuleRun.
+
+    The lab's run dir is passed as `rundir` unless `args` has a rundir or a target.
+    """
+    args = dict(args)
+    if "target" not in args and "rundir" not in args:
+        args["rundir"] = str(lab.rundir)
+    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    handle, path = tempfile.mkstemp(suffix=".json", prefix="of-", dir=str(lab.workdir))
+    with os.fdopen(handle, "w") as fh:
+        fh.write(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
+    proc = lab.sh([sys.executable, "-m", OF_MODULE % name, path], check=False, ns=True, env=lab.module_env(env),
+                  timeout=timeout)
+    return ModuleRun(proc, args)
+
+
+def _ofctl_lines(text):
+    """The body of an ovs-ofctl dump: without the OFPST_... reply header, stripped, empty lines dropped."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("OFPST_")]
+
+
+def parse_ofctl_meters(text):
+    """`ovs-ofctl dump-meters` as {meter_id: {"flags": [...], "bands": [{"type", "rate", "burst_size"}]}}.
+
+    ovs-ofctl prints burst_size only for meters with the burst flag; without it, burst_size is None here.
+    """
+    meters = {}
+    current = None
+    for line in _ofctl_lines(text):
+        if line.startswith("meter="):
+            head, sep, tail = line.partition(" bands=")
+            assert sep, "unexpected meter line %r" % line
+            words = head.split()
+            current = {"flags": sorted(words[1:]), "bands": []}
+            meters[int(words[0].split("=", 1)[1])] = current
+            line = tail
+        if line.startswith("type="):
+            fields = dict(word.split("=", 1) for word in line.split())
+            current["bands"].append({"type": fields["type"], "rate": int(fields["rate"]),
+                                     "burst_size": int(fields["burst_size"]) if "burst_size" in fields else None})
+    return meters
+
+
+class OfSwitch(object):
+    """One bridge as ovs-ofctl sees it over its management socket: flows, meters, groups."""
+
+    def __init__(self, lab, bridge, protocol="OpenFlow13"):
+        self.lab = lab
+        self.bridge = bridge
+        self.protocol = protocol
+        self.mgmt = str(lab.rundir / (bridge + ".mgmt"))
+
+    def ofctl(self, *args, **kwargs):
+        """`ovs-ofctl -O <protocol> ARGS`; its CompletedProcess (an assertion error if it fails, unless check=False)."""
+        return self.lab.sh(["ovs-ofctl", "-O", self.protocol] + list(args), **kwargs)
+
+    def add_flows(self, flows):
+        """Add flows (ovs-ofctl syntax) the way another controller would."""
+        self.ofctl("add-flows", self.mgmt, "-", input="\n".join(flows) + "\n")
+
+    def flows(self, cookie=None):
+        """The flows (of one cookie, or all), one ovs-ofctl line each, sorted."""
+        args = ["dump-flows", "--no-stats", self.mgmt]
+        if cookie is not None:
+            args.append("cookie=%d/-1" % cookie)
+        return sorted(_ofctl_lines(self.ofctl(*args).stdout))
+
+    def meters(self):
+        return parse_ofctl_meters(self.ofctl("dump-meters", self.mgmt).stdout)
+
+    def meters_text(self):
+        """dump-meters, one entry per meter (its line and its bands), sorted: to prove nothing changed."""
+        out = []
+        for line in _ofctl_lines(self.ofctl("dump-meters", self.mgmt).stdout):
+            if line.startswith("meter=") or not out:
+                out.append(line)
+            else:
+                out[-1] += " " + line
+        return sorted(out)
+
+    def groups(self):
+        return sorted(_ofctl_lines(self.ofctl("dump-groups", self.mgmt).stdout))
+
+    def snapshot(self):
+        """Everything the openflow modules can change: every flow (all cookies), meter and group."""
+        return {"flows": self.flows(), "meters": self.meters_text(), "groups": self.groups()}
+
+
+def of_bridge(lab, name, protocols=OF_PROTOCOLS, fail_mode=None, ports=()):
+    """Make a netdev bridge with ovs-vsctl (internal ports given as (name, ofport) pairs) and wait for its
+    management socket; return its OfSwitch (ovs-ofctl speaking the first of `protocols`)."""
+    cmd = ["add-br", name, "--", "set", "Bridge", name, "datapath_type=netdev", "protocols=%s" % protocols]
+    if fail_mode:
+        cmd.append("fail_mode=%s" % fail_mode)
+    for port, ofport in ports:
+        cmd += ["--", "add-port", name, port, "--", "set", "Interface", port, "type=internal",
+                "ofport_request=%d" % ofport]
+    lab.vsctl(*cmd)
+    switch = OfSwitch(lab, name, protocols.split(",")[0])
+    deadline = time.monotonic() + 20
+    while not os.path.exists(switch.mgmt) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(switch.mgmt), "no management socket %s for bridge %s" % (switch.mgmt, name)
+    for port, ofport in ports:
+        assert lab.ofport(port) == ofport, "port %s got ofport %r, not %d" % (port, lab.ofport(port), ofport)
+    return switch

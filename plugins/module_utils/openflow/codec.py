@@ -860,14 +860,18 @@ def encode_oxm_fields(match):
 
 
 def _field_sort_key(name):
-    """(class, field): OXM header order, which puts every prerequisite first."""
+    """(class, field): OXM header order, which puts every prerequisite first.
+
+    Fields without a name here (another controller's, kept raw) go after every named one: their
+    prerequisites (eth_type, ip_proto ...) are named fields and must come first.
+    """
     f = FIELDS.get(name)
     if f is not None:
-        return (f.oxm_class, 0, f.field)
+        return (0, f.oxm_class, 0, f.field)
     if isinstance(name, str) and name.startswith("oxm:"):
         oxm_class, experimenter, field = _parse_raw_key(name)
-        return (oxm_class, experimenter or 0, field)
-    return (0x10000, 0, 0)
+        return (1, oxm_class, experimenter or 0, field)
+    return (2, 0, 0, 0)
 
 
 def encode_match(match):

@@ -1952,6 +1952,11 @@ def _format_match(match, priority):
             value, mask = get(name)
             full = (1 << FIELDS[name].bits) - 1
             parts.append("%s=%s" % (label, _fmt_be16_masked(value, 0xffff if mask == full else mask)))
+    # Fields this model has no name for (set by another controller) are shown as the codec decoded them.
+    for name in sorted(n for n in match if n not in FIELDS):
+        entry = match[name]
+        parts.append("%s=%s" % (name, "%s/%s" % (entry["value"], entry["mask"]) if isinstance(entry, dict)
+                                else entry))
     return ",".join(parts)
 
 
@@ -1981,6 +1986,8 @@ def _format_vlan(match):
 
 
 def _format_set_field_value(field, value):
+    if isinstance(value, dict):  # a masked load (NXAST_REG_LOAD) written by another controller
+        return "%s/%s" % (_format_set_field_value(field, value["value"]), _format_set_field_value(field, value["mask"]))
     if field.kind == "port":
         return _format_port(value)
     if field.kind == "mac":
@@ -2087,6 +2094,8 @@ def _format_action(action):
         return "ct_clear"
     if atype == "meter":
         return "meter:%d" % action["meter_id"]
+    if atype == "raw":  # an action this model does not carry (another controller's), shown as its bytes
+        return "raw(0x%s)" % action["hex"]
     raise ValueError("cannot format action %r" % (action,))
 
 
@@ -2111,6 +2120,8 @@ def _format_instructions(instructions):
             parts.append(text)
         elif itype == "goto_table":
             parts.append("goto_table:%d" % inst["table"])
+        elif itype == "raw":
+            parts.append("raw_instruction(0x%s)" % inst["hex"])
         else:
             raise ValueError("cannot format instruction %r" % (inst,))
     return ",".join(parts) if parts else "drop"

@@ -304,8 +304,8 @@ def _group_line(group):
     for bucket in group["buckets"]:
         text = "bucket="
         extra = []
-        if group["type"] == "select":
-            extra.append("weight:%d" % bucket.get("weight", 0))
+        if group["type"] == "select" and bucket.get("weight", 1) != 1:  # ovs-ofctl omits the default weight
+            extra.append("weight:%d" % bucket["weight"])
         if bucket.get("watch_port") is not None:
             extra.append("watch_port:%s" % codec.port_name(bucket["watch_port"]))
         if bucket.get("watch_group") is not None:
@@ -349,10 +349,10 @@ def plan(desired, current_flows, current_meters, current_groups):
                 p.meters_after.append(("delete", {"meter_id": mid, "flags": [], "bands": []}))
                 p.changes.append("delete meter: %s" % _meter_line(cur_meters[mid]))
         elif mid not in cur_meters:
-            p.meters_before.append(("add", meter))
+            p.meters_before.append(("add", meter, None))
             p.changes.append("add meter: %s" % _meter_line(meter))
         elif cur_meters[mid] != meter:
-            p.meters_before.append(("modify", meter))
+            p.meters_before.append(("modify", meter, cur_meters[mid]))
             p.changes.append("modify meter: %s -> %s" % (_meter_line(cur_meters[mid]), _meter_line(meter)))
     for group in desired["groups"]:
         gid = group["group_id"]
@@ -397,6 +397,18 @@ def plan(desired, current_flows, current_meters, current_groups):
             p.counts["deleted"] += 1
         kept = dict((k, v) for k, v in owned.items() if k not in doomed)
 
+    # Open vSwitch deletes every flow that uses a group or meter it deletes, whoever owns the flow:
+    # refuse unless no flow outside this run's deletions uses it.
+    remaining = list(others.values()) + list(kept.values()) + list(fresh.values())
+    doomed_ids = [("group", entry[1]["group_id"]) for entry in group_deletes] + \
+        [("meter", entry[1]["meter_id"]) for entry in p.meters_after]
+    for kind, ident in doomed_ids:
+        users = [f for f in remaining if _uses(f, kind, ident)]
+        if users:
+            raise FlowInputError("%s %d is used by %d flow(s) that would stay, for example %s; Open vSwitch would "
+                                 "delete them with the %s, so remove them first"
+                                 % (kind, ident, len(users), _line(users[0]), kind))
+
     # Order inside the bundle: groups the flows use first, then flows, then group deletions.
     p.bundle = [("group", c, g) for c, g in group_adds] + [("flow", c, f) for c, f in flow_mods] + \
         [("group", c, g) for c, g in group_deletes]
@@ -406,6 +418,19 @@ def plan(desired, current_flows, current_meters, current_groups):
     p.after = sorted([before_lines[key] for key in kept if key not in fresh] +
                      [_line(flow) for flow in fresh.values()])
     return p
+
+
+def _uses(flow, kind, ident):
+    """Whether a flow refers to group or meter ``ident``."""
+    for inst in flow.get("instructions", []):
+        if kind == "meter" and inst.get("type") == "meter" and inst.get("meter_id") == ident:
+            return True
+        for action in inst.get("actions", []):
+            if kind == "group" and action.get("type") == "group" and action.get("group_id") == ident:
+                return True
+            if kind == "meter" and action.get("type") == "meter" and action.get("meter_id") == ident:
+                return True
+    return False
 
 
 def _sort_key(key):
@@ -432,6 +457,56 @@ def _messages(version, items):
 # Orchestration
 # --------------------------------------------------------------------------
 
+def _apply(conn, the_plan):
+    """Meters (not allowed in bundles) first, then the bundle; meters are put back if anything fails."""
+    version = conn.version
+    before = the_plan.meters_before
+    if before:
+        try:
+            conn.send_batch([codec.meter_mod(version, m, command=c) for c, m, _old in before], context="meters")
+        except OpenFlowError as exc:
+            failed = set(i for i, _err in getattr(exc, "errors", []) or [])
+            index = getattr(exc, "index", None)
+            undo_note = _undo_meters(conn, [b for i, b in enumerate(before) if i not in failed])
+            if index is not None and 0 <= index < len(before):
+                command, meter = before[index][0], before[index][1]
+                raise OpenFlowError("the switch rejected %s meter %s, so nothing was applied%s: %s"
+                                    % (command, _meter_line(meter), undo_note, exc))
+            raise OpenFlowError("%s%s" % (exc, undo_note))
+    if the_plan.bundle:
+        try:
+            conn.bundle(_messages(version, the_plan.bundle))
+        except OpenFlowError as exc:
+            undo_note = _undo_meters(conn, before)
+            index = getattr(exc, "index", None)
+            if index is not None and 0 <= index < len(the_plan.bundle):
+                kind, command, body = the_plan.bundle[index]
+                what = _line(body) if kind == "flow" else _group_line(body)
+                raise OpenFlowError("the switch rejected %s %s %s, so nothing was applied%s: %s"
+                                    % (command, kind, what, undo_note, exc))
+            raise OpenFlowError("%s%s" % (exc, undo_note))
+    if the_plan.meters_after:
+        conn.send_batch([codec.meter_mod(version, m, command=c) for c, m in the_plan.meters_after], context="meters")
+
+
+def _undo_meters(conn, applied):
+    """Put meters sent before a failure back as they were; '' or a note for the message."""
+    if not applied:
+        return ""
+    undo = []
+    for command, meter, old in reversed(applied):
+        if command == "add":
+            undo.append(codec.meter_mod(conn.version, {"meter_id": meter["meter_id"], "flags": [], "bands": []},
+                                        command="delete"))
+        else:
+            undo.append(codec.meter_mod(conn.version, old, command="modify"))
+    try:
+        conn.send_batch(undo, context="meters undo")
+    except OpenFlowError as exc:
+        return " (and the meters changed before could not be put back: %s)" % exc
+    return ""
+
+
 def target_for(bridge, target=None, rundir=None):
     """The socket to talk to: ``target``, else the bridge's management socket."""
     check_ifname(bridge, "bridge name")
@@ -448,25 +523,7 @@ def converge(desired, target, timeout=30.0, check_mode=False):
         groups = conn.groups() if desired["groups"] else []
         the_plan = plan(desired, flows, meters, groups)
         if not check_mode and the_plan.changed:
-            version = conn.version
-            if the_plan.meters_before:
-                conn.send_batch([codec.meter_mod(version, m, command=c) for c, m in the_plan.meters_before],
-                                context="meters")
-            if the_plan.bundle:
-                messages = _messages(version, the_plan.bundle)
-                try:
-                    conn.bundle(messages)
-                except OpenFlowError as exc:
-                    index = getattr(exc, "index", None)
-                    if index is not None and 0 <= index < len(the_plan.bundle):
-                        kind, command, body = the_plan.bundle[index]
-                        what = _line(body) if kind == "flow" else _group_line(body)
-                        raise OpenFlowError("the switch rejected %s %s %s, so nothing was applied: %s"
-                                            % (command, kind, what, exc))
-                    raise
-            if the_plan.meters_after:
-                conn.send_batch([codec.meter_mod(version, m, command=c) for c, m in the_plan.meters_after],
-                                context="meters")
+            _apply(conn, the_plan)
         version_name = codec.VERSION_NAMES.get(conn.version, str(conn.version))
     return {
         "changed": the_plan.changed,
