@@ -169,20 +169,23 @@ def _merge(current, wanted, purge):
     return merged
 
 
+def fresh_view(name, parent=None, vlan=None):
+    """What a bridge (or fake bridge) that does not exist yet starts from, before its ports."""
+    if parent is not None:
+        return {"name": name, "parent": parent, "vlan": vlan, "external_ids": {}, "ports": {}}
+    return {"name": name, "datapath_type": "system", "fail_mode": None, "protocols": [], "stp": False,
+            "rstp": False, "controller": [], "other_config": {}, "external_ids": {}, "ports": {}}
+
+
 def desired_view(before, desired):
     """The view after the run: ``before`` with the desired state applied."""
     if desired["state"] == "absent":
         return None
     name = desired["name"]
     if before is None:
-        if desired["parent"] is not None:
-            base = {"name": name, "parent": desired["parent"], "vlan": desired["vlan"], "external_ids": {}}
-        else:
-            base = {"name": name, "datapath_type": "system", "fail_mode": None, "protocols": [], "stp": False,
-                    "rstp": False, "controller": [], "other_config": {}, "external_ids": {}}
-            # A new bridge always gets its local port.
-            base["ports"] = {name: port_view({}, {"type": "internal"})}
-        base.setdefault("ports", {})
+        base = fresh_view(name, desired["parent"], desired["vlan"])
+        if desired["parent"] is None:
+            base["ports"] = {name: port_view({}, {"type": "internal"})}  # a new bridge always gets its local port
     else:
         base = copy.deepcopy(before)
     after = base
@@ -346,11 +349,7 @@ def describe(before, after):
             out.append("create fake bridge %s on %s vlan %d" % (name, after["parent"], after["vlan"]))
         else:
             out.append("create bridge %s" % name)
-        if "parent" not in after:
-            old = {"datapath_type": "system", "fail_mode": None, "protocols": [], "stp": False, "rstp": False,
-                   "controller": [], "other_config": {}, "external_ids": {}, "ports": {}}
-        else:
-            old = {"external_ids": {}, "ports": {}}
+        old = fresh_view(name, after.get("parent"), after.get("vlan"))
     else:
         old = before
     out += _describe_fields("bridge %s" % name, old, after,
