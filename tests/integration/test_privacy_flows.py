@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-NS = {"wg": "opdbus-pfW", "warp": "opdbus-pfA", "xray": "opdbus-pfX", "uplink": "opdbus-pfU"}
+HOPS = ("wg", "warp", "xray", "uplink")
 ADDR = {"wg": "10.91.0.1", "warp": "10.91.0.2", "xray": "10.91.0.3", "uplink": "10.91.0.254"}
 OFPORT = {"wg": 10, "warp": 11, "xray": 12}
 
 
-def ping(lab, src, dst, count=2, wait=1):
-    res = lab.sh(["ip", "netns", "exec", NS[src], "ping", "-n", "-q", "-c", str(count), "-W", str(wait), ADDR[dst]],
+def ping(lab, chain, src, dst, count=2, wait=1):
+    res = lab.sh(["ip", "netns", "exec", chain["ns"][src], "ping", "-n", "-q", "-c", str(count), "-W", str(wait), ADDR[dst]],
                  check=False, timeout=60)
     return res.returncode == 0
 
@@ -47,27 +47,29 @@ def chain(lab, names):
     bridge = names.bridge()
     names_of = dict((h, names.port()) for h in ("wg", "warp", "xray", "mgmt", "uplink"))
     uplink = names_of["uplink"]
+    # Namespaces of this test only (tests may run in parallel workers).
+    ns = dict((hop, "opdbus-pf-%s-%s" % (hop, bridge)) for hop in HOPS)
     try:
-        lab.add_netns(NS["uplink"])
-        lab.sh(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", NS["uplink"]], ns=True)
-        lab.sh(["ip", "-n", NS["uplink"], "addr", "add", ADDR["uplink"] + "/24", "dev", "eth0"])
-        lab.sh(["ip", "-n", NS["uplink"], "link", "set", "eth0", "up"])
+        lab.add_netns(ns["uplink"])
+        lab.sh(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", ns["uplink"]], ns=True)
+        lab.sh(["ip", "-n", ns["uplink"], "addr", "add", ADDR["uplink"] + "/24", "dev", "eth0"])
+        lab.sh(["ip", "-n", ns["uplink"], "link", "set", "eth0", "up"])
         lab.sh(["ip", "link", "set", uplink, "up"], ns=True)
-        lab.sh(["ip", "netns", "exec", NS["uplink"], "ethtool", "-K", "eth0", "tx", "off"])
+        lab.sh(["ip", "netns", "exec", ns["uplink"], "ethtool", "-K", "eth0", "tx", "off"])
         lab.sh(["ethtool", "-K", uplink, "tx", "off"], ns=True)
 
         first = lab.playbook(play(lab, names_of, bridge, uplink))
         assert first.rc == 0, first.output
         # The privacy sockets go where containers will hold them: their own namespaces.
         for hop in ("wg", "warp", "xray"):
-            lab.add_netns(NS[hop])
-            lab.sh(["ip", "link", "set", names_of[hop], "netns", NS[hop]], ns=True)
-            lab.sh(["ip", "-n", NS[hop], "addr", "add", ADDR[hop] + "/24", "dev", names_of[hop]])
-            lab.sh(["ip", "-n", NS[hop], "link", "set", names_of[hop], "up"])
-        yield {"bridge": bridge, "names": names_of, "uplink": uplink, "first": first}
+            lab.add_netns(ns[hop])
+            lab.sh(["ip", "link", "set", names_of[hop], "netns", ns[hop]], ns=True)
+            lab.sh(["ip", "-n", ns[hop], "addr", "add", ADDR[hop] + "/24", "dev", names_of[hop]])
+            lab.sh(["ip", "-n", ns[hop], "link", "set", names_of[hop], "up"])
+        yield {"bridge": bridge, "names": names_of, "uplink": uplink, "first": first, "ns": ns}
     finally:
-        for ns in NS.values():
-            lab.del_netns(ns)
+        for name in ns.values():
+            lab.del_netns(name)
         lab.sh(["ip", "link", "del", uplink], ns=True, check=False)
 
 
@@ -87,23 +89,23 @@ def test_the_roles_converge_once(lab, chain):
 
 def test_traffic_follows_the_chain_and_nothing_else(lab, chain):
     # Each hop reaches the next one; replies come back.
-    assert ping(lab, "wg", "warp")
-    assert ping(lab, "warp", "xray")
-    assert ping(lab, "xray", "uplink")
+    assert ping(lab, chain, "wg", "warp")
+    assert ping(lab, chain, "warp", "xray")
+    assert ping(lab, chain, "xray", "uplink")
     # No hop skips ahead, and the chain does not run backwards.
-    assert not ping(lab, "wg", "xray")
-    assert not ping(lab, "warp", "wg")
-    assert not ping(lab, "xray", "warp")
+    assert not ping(lab, chain, "wg", "xray")
+    assert not ping(lab, chain, "warp", "wg")
+    assert not ping(lab, chain, "xray", "warp")
 
 
 def test_the_wg_hop_never_reaches_the_uplink_directly(lab, chain):
     """The leak test: a capture on the uplink sees nothing from the wg hop while it tries to get out."""
-    link = json.loads(lab.sh(["ip", "-n", NS["wg"], "-j", "link", "show", chain["names"]["wg"]]).stdout)[0]
-    capture = ["ip", "netns", "exec", NS["uplink"], "timeout", "6", "tcpdump", "-n", "-l", "-i", "eth0",
+    link = json.loads(lab.sh(["ip", "-n", chain["ns"]["wg"], "-j", "link", "show", chain["names"]["wg"]]).stdout)[0]
+    capture = ["ip", "netns", "exec", chain["ns"]["uplink"], "timeout", "6", "tcpdump", "-n", "-l", "-i", "eth0",
                "ether src %s or src host %s" % (link["address"], ADDR["wg"])]
     with subprocess.Popen(capture, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as dump:
         time.sleep(1.5)  # tcpdump is listening
-        assert not ping(lab, "wg", "uplink", count=3, wait=1)
+        assert not ping(lab, chain, "wg", "uplink", count=3, wait=1)
         out, err = dump.communicate(timeout=30)
     assert "listening on eth0" in err, err
     assert out.strip() == "", "frames of the wg hop reached the uplink:\n%s" % out
