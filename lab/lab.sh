@@ -433,7 +433,13 @@ settings() {
     if [[ -n ${OPDBUS_LAB_NETNS+x} ]]; then
         LAB_NETNS=$OPDBUS_LAB_NETNS
     elif busy=$(foreign_vswitchd "$(readlink /proc/self/ns/net)"); then
-        LAB_NETNS=opdbus-lab
+        # The default lab's fallback is opdbus-lab; another lab dir gets its own, so that two labs never
+        # share (and delete) one namespace.
+        if [[ $LAB_DIR == "$REPO/.lab" ]]; then
+            LAB_NETNS=opdbus-lab
+        else
+            LAB_NETNS=opdbus-lab-$(printf '%s' "$LAB_DIR" | cksum | cut -d' ' -f1)
+        fi
         LAB_NETNS_WHY="another ovs-vswitchd (pid $busy) runs in this network namespace"
     else
         LAB_NETNS=
