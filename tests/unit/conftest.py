@@ -1,4 +1,5 @@
 # Make the checkout importable as ansible_collections.opdbus.infra, wherever it lives.
+import importlib
 import os
 import sys
 import tempfile
@@ -17,3 +18,9 @@ def _collections_root():
 
 
 sys.path.insert(0, _collections_root())
+
+# pytest-ansible's collection finder wants the collection's routing metadata when it imports a module of
+# the collection, and nothing loads it in a plain unit test run: give it none.
+_COLLECTION = importlib.import_module("ansible_collections.opdbus.infra")
+if getattr(_COLLECTION, "_collection_meta", None) is None:
+    _COLLECTION._collection_meta = {}

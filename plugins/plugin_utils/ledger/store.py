@@ -1,0 +1,452 @@
+# -*- coding: utf-8 -*-
+# Copyright: opdbus.infra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Append-only ledger storage: segments, leaf index, group commit, torn-tail recovery.
+
+Layout of a ledger directory (directories 0700, files 0600)::
+
+    LOCK                      fcntl lock: one writer at a time
+    records/seg-000000.jsonl  records, one stored line each (record.record_line + "\\n"),
+    records/seg-000001.jsonl  rolled at ``max_records`` records or ``max_bytes`` bytes
+    leaves.idx                the Merkle leaf hash of every record, 32 bytes each, in seq order
+    checkpoints/              signed checkpoints (checkpoint.py)
+    recovered/                bytes cut from a torn tail, kept as evidence
+
+Group commit: ``append(fields_list)`` writes the whole batch with one ``write``
+per segment, fsyncs the segment (and the directory when it created the
+segment), then appends the batch's leaf hashes to ``leaves.idx`` and fsyncs it,
+and only then returns.  A record returned by ``append`` survives a crash.
+
+Recovery on open: a partial last line, a last line that does not parse or
+whose hash is wrong, an index shorter or longer than the records, or a partial
+index entry are repaired (the segment is cut back to its last whole record,
+the cut bytes saved under ``recovered/``; the index is cut or completed from
+the records) and described in ``Ledger.recovery`` (a ``RecoveryReport``);
+with ``repair=False`` a ``TornTailError`` carrying the report is raised instead.
+Damage before the tail is not "repaired": that is tampering, for verify.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import os
+import re
+import time
+
+from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.merkle import HASH_SIZE, MerkleTree, hash_leaf
+from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.record import (
+    GENESIS_PREV, RecordError, make_record, parse_line, record_hash, record_line,
+)
+
+RECORDS_DIR = "records"
+CHECKPOINTS_DIR = "checkpoints"
+RECOVERED_DIR = "recovered"
+INDEX_FILE = "leaves.idx"
+LOCK_FILE = "LOCK"
+SEGMENT_RE = re.compile(r"^seg-(\d{6})\.jsonl$")
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class LedgerError(Exception):
+    """Base class of every storage error."""
+
+
+class LedgerLockedError(LedgerError):
+    """Another writer holds the ledger's lock."""
+
+
+class LedgerCorruptError(LedgerError):
+    """The ledger is damaged before its tail; run verify."""
+
+
+class TornTailError(LedgerError):
+    """A torn tail was found and ``repair=False`` was asked for; ``.report`` says what."""
+
+    def __init__(self, report):
+        super().__init__(report.summary())
+        self.report = report
+
+
+class RecoveryReport:
+    """What open() found at the tail and what it did about it."""
+
+    def __init__(self):
+        self.events = []
+
+    @property
+    def repaired(self):
+        return bool(self.events)
+
+    def add(self, kind, detail, **where):
+        event = {"kind": kind, "detail": detail}
+        event.update(where)
+        self.events.append(event)
+
+    def summary(self):
+        if not self.events:
+            return "ledger tail intact"
+        return "; ".join("%s: %s" % (e["kind"], e["detail"]) for e in self.events)
+
+    def to_dict(self):
+        return {"repaired": self.repaired, "events": list(self.events)}
+
+
+def segment_name(ordinal):
+    return "seg-%06d.jsonl" % ordinal
+
+
+def leaf_of(rec_hash_hex):
+    """The Merkle leaf hash of a record, from its hex ``hash``."""
+    return hash_leaf(bytes.fromhex(rec_hash_hex))
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdir(path):
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        pass
+    os.chmod(path, DIR_MODE)
+
+
+def list_segments(records_dir):
+    """Sorted (ordinal, name) of the files that look like segments."""
+    found = []
+    for name in os.listdir(records_dir):
+        match = SEGMENT_RE.match(name)
+        if match:
+            found.append((int(match.group(1)), name))
+    found.sort()
+    return found
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Ledger:
+    """An append-only ledger in ``path``.
+
+    ``Ledger(path)`` opens (creating if needed) for writing and takes the lock;
+    ``readonly=True`` opens without the lock and refuses to append.
+    """
+
+    def __init__(self, path, max_records=100000, max_bytes=64 * 1024 * 1024, repair=True, readonly=False):
+        self.path = os.path.abspath(path)
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.readonly = readonly
+        self.recovery = RecoveryReport()
+        self._lock_fd = None
+        self._seg_fd = None
+        self._idx_fd = None
+        self._segments = []  # [ordinal, first_seq, count, bytes]
+        self._tree = MerkleTree()
+        self._last_hash = GENESIS_PREV
+        self._broken = None
+        if not readonly:
+            _mkdir(self.path)
+            for sub in (RECORDS_DIR, CHECKPOINTS_DIR):
+                _mkdir(os.path.join(self.path, sub))
+            self._lock()
+        try:
+            self._open(repair)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------
+
+    def _lock(self):
+        lock_path = os.path.join(self.path, LOCK_FILE)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise LedgerLockedError("ledger %s is locked by another writer" % self.path) from exc
+            raise
+        self._lock_fd = fd
+
+    def _save_cut(self, name, data):
+        rdir = os.path.join(self.path, RECOVERED_DIR)
+        _mkdir(rdir)
+        out = os.path.join(rdir, "%s.%d.torn" % (name, time.time_ns()))
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(rdir)
+        return out
+
+    def _truncate(self, path, size):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _open(self, repair):
+        rdir = os.path.join(self.path, RECORDS_DIR)
+        segs = list_segments(rdir) if os.path.isdir(rdir) else []
+        for pos, (ordinal, name) in enumerate(segs):
+            if ordinal != pos:
+                raise LedgerCorruptError("segment %s out of sequence (expected %s)" % (name, segment_name(pos)))
+        total = 0
+        last_rec = None
+        for pos, (ordinal, name) in enumerate(segs):
+            spath = os.path.join(rdir, name)
+            with open(spath, "rb") as handle:
+                data = handle.read()
+            if pos == len(segs) - 1:
+                data, last_rec = self._check_tail(spath, name, data, repair)
+            count = data.count(b"\n")
+            self._segments.append([ordinal, total, count, len(data)])
+            total += count
+        if last_rec is None and total:
+            # A new segment created just before a crash: the last record is in the one before.
+            if len(segs) < 2 or self._segments[-1][2] or not self._segments[-2][2]:
+                raise LedgerCorruptError("last segment is empty but earlier segments hold records")
+            with open(os.path.join(rdir, segs[-2][1]), "rb") as handle:
+                data = handle.read()
+            try:
+                last_rec = parse_line(data[data.rfind(b"\n", 0, len(data) - 1) + 1:-1])
+            except RecordError as exc:
+                raise LedgerCorruptError("last record of %s is unreadable: %s" % (segs[-2][1], exc)) from exc
+        if last_rec is not None:
+            if last_rec["seq"] != total - 1:
+                raise LedgerCorruptError("last record has seq %d, expected %d" % (last_rec["seq"], total - 1))
+            self._last_hash = last_rec["hash"]
+        self._open_index(total, last_rec, repair)
+
+    def _check_tail(self, spath, name, data, repair):
+        """Cut a torn tail off the last segment; return (kept bytes, last record or None)."""
+        keep = len(data)
+        problems = []
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            problems.append(("partial-line", "last line has no newline (%d bytes)" % (len(data) - keep)))
+        last_rec = None
+        while keep:
+            start = data.rfind(b"\n", 0, keep - 1) + 1
+            line = data[start:keep - 1]
+            lineno = data.count(b"\n", 0, start) + 1
+            try:
+                rec = parse_line(line)
+                if record_hash(rec) != rec["hash"]:
+                    raise RecordError("hash does not match the record")
+                last_rec = rec
+                break
+            except RecordError as exc:
+                problems.append(("bad-last-line", "%s line %d: %s" % (name, lineno, exc)))
+                keep = start
+                if sum(1 for p in problems if p[0] == "bad-last-line") > 1:
+                    # More than one bad line is not a torn write: leave it to verify.
+                    raise LedgerCorruptError("%s: several bad lines at the tail; not a torn tail" % name) from exc
+        if keep != len(data):
+            for kind, detail in problems:
+                self.recovery.add(kind, detail, segment=name, offset=keep, bytes_cut=len(data) - keep)
+            if not repair or self.readonly:
+                if not repair:
+                    raise TornTailError(self.recovery)
+                return data[:keep], last_rec
+            saved = self._save_cut(name, data[keep:])
+            self.recovery.events[-1]["saved_to"] = saved
+            self._truncate(spath, keep)
+        return data[:keep], last_rec
+
+    def _open_index(self, total, last_rec, repair):
+        ipath = os.path.join(self.path, INDEX_FILE)
+        data = b""
+        if os.path.exists(ipath):
+            with open(ipath, "rb") as handle:
+                data = handle.read()
+        entries = len(data) // HASH_SIZE
+        fix = None
+        if len(data) % HASH_SIZE:
+            self.recovery.add("partial-index-entry", "index has %d trailing bytes" % (len(data) % HASH_SIZE))
+            fix = True
+        if entries > total:
+            self.recovery.add("index-longer", "index has %d entries, segments hold %d records" % (entries, total))
+            entries = total
+            fix = True
+        elif entries < total:
+            self.recovery.add("index-shorter", "index has %d entries, segments hold %d records; completed from records"
+                              % (entries, total))
+            fix = True
+        data = data[:entries * HASH_SIZE]
+        if entries and last_rec is not None and entries == total and data[-HASH_SIZE:] != leaf_of(last_rec["hash"]):
+            raise LedgerCorruptError("last index entry does not match the last record; run verify")
+        if entries < total:
+            missing = [leaf_of(rec["hash"]) for rec in self.records(entries, total)]
+            data += b"".join(missing)
+        if fix and not repair:
+            raise TornTailError(self.recovery)
+        if fix and not self.readonly:
+            fd = os.open(ipath, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            try:
+                os.ftruncate(fd, entries * HASH_SIZE)
+                os.lseek(fd, 0, os.SEEK_END)
+                _write_all(fd, data[entries * HASH_SIZE:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._tree = MerkleTree.from_leaf_hashes(data)
+
+    def close(self):
+        for attr in ("_seg_fd", "_idx_fd", "_lock_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, attr, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- writing -------------------------------------------------------
+
+    def _open_segment_for_append(self, create):
+        rdir = os.path.join(self.path, RECORDS_DIR)
+        if create:
+            ordinal = len(self._segments)
+            fd = os.open(os.path.join(rdir, segment_name(ordinal)), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
+                         FILE_MODE)
+            _fsync_dir(rdir)
+            self._segments.append([ordinal, self.size, 0, 0])
+        else:
+            fd = os.open(os.path.join(rdir, segment_name(self._segments[-1][0])), os.O_WRONLY | os.O_APPEND)
+        if self._seg_fd is not None:
+            os.close(self._seg_fd)
+        self._seg_fd = fd
+
+    def append(self, fields_list):
+        """Append a batch of records (group commit); return them once durable."""
+        if self.readonly:
+            raise LedgerError("ledger opened read-only")
+        if self._broken:
+            raise LedgerError("ledger unusable after a failed write: %s; reopen it" % self._broken)
+        records = []
+        prev = self._last_hash
+        seq = self.size
+        for fields in fields_list:
+            rec = make_record(fields, prev, seq)
+            records.append(rec)
+            prev = rec["hash"]
+            seq += 1
+        if not records:
+            return records
+        lines = [record_line(rec) + b"\n" for rec in records]
+        leaves = [leaf_of(rec["hash"]) for rec in records]
+        try:
+            self._write_batch(lines)
+            self._write_index(b"".join(leaves))
+        except OSError as exc:
+            self._broken = str(exc)
+            raise
+        for leaf in leaves:
+            self._tree.append(leaf)
+        self._last_hash = prev
+        return records
+
+    def _write_batch(self, lines):
+        pos = 0
+        if self._seg_fd is None:
+            self._open_segment_for_append(create=not self._segments)
+        while pos < len(lines):
+            seg = self._segments[-1]
+            if seg[2] >= self.max_records or (seg[2] and seg[3] + len(lines[pos]) > self.max_bytes):
+                self._open_segment_for_append(create=True)
+                seg = self._segments[-1]
+            room = self.max_records - seg[2]
+            chunk = []
+            size = seg[3]
+            while pos < len(lines) and len(chunk) < room and (not chunk or size + len(lines[pos]) <= self.max_bytes):
+                chunk.append(lines[pos])
+                size += len(lines[pos])
+                pos += 1
+            data = b"".join(chunk)
+            _write_all(self._seg_fd, data)
+            os.fsync(self._seg_fd)
+            seg[2] += len(chunk)
+            seg[3] += len(data)
+
+    def _write_index(self, data):
+        if self._idx_fd is None:
+            ipath = os.path.join(self.path, INDEX_FILE)
+            created = not os.path.exists(ipath)
+            self._idx_fd = os.open(ipath, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            if created:
+                _fsync_dir(self.path)
+        _write_all(self._idx_fd, data)
+        os.fsync(self._idx_fd)
+
+    # -- reading -------------------------------------------------------
+
+    @property
+    def size(self):
+        return sum(seg[2] for seg in self._segments)
+
+    @property
+    def last_hash(self):
+        return self._last_hash
+
+    @property
+    def tree(self):
+        return self._tree
+
+    def segments(self):
+        """[(segment name, first seq, record count)]."""
+        return [(segment_name(o), first, count) for o, first, count, _size in self._segments]
+
+    def records(self, start=0, stop=None):
+        """Iterate the records with start <= seq < stop, in order."""
+        stop = self.size if stop is None else stop
+        rdir = os.path.join(self.path, RECORDS_DIR)
+        for ordinal, first, count, _size in self._segments:
+            if first + count <= start or first >= stop:
+                continue
+            with open(os.path.join(rdir, segment_name(ordinal)), "rb") as handle:
+                for seq, line in enumerate(handle, first):
+                    if seq >= stop:
+                        break
+                    if seq >= start:
+                        yield parse_line(line[:-1])
+
+    def get(self, seq):
+        """The record with this seq (KeyError when absent)."""
+        for rec in self.records(seq, seq + 1):
+            return rec
+        raise KeyError(seq)
+
+    def root(self, size=None):
+        return self._tree.root(size)
+
+    def leaf_hash(self, seq):
+        return self._tree.leaf_hash(seq)
+
+    def inclusion_proof(self, seq, size=None):
+        return self._tree.inclusion_proof(seq, size)
+
+    def consistency_proof(self, first, second=None):
+        return self._tree.consistency_proof(first, second)
