@@ -8,7 +8,6 @@ Open vSwitch running on the same host (the lab, other test runs).
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,8 @@ import time
 import pytest
 
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow.connection import OpenFlowConnection
+
+from ovs_procs import stop
 
 SCHEMA = os.environ.get("OVS_SCHEMA", "/usr/share/openvswitch/vswitch.ovsschema")
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vsctl", "ovs-vswitchd", "ovs-ofctl", "unshare")
@@ -31,31 +32,6 @@ def _missing():
     if not os.path.exists(SCHEMA):
         missing.append(SCHEMA)
     return missing
-
-
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _stop(pidfile):
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 class Switch(object):
@@ -136,5 +112,5 @@ def ovs():
             except (RuntimeError, subprocess.TimeoutExpired):
                 pass
         for pidfile in started:
-            _stop(pidfile)
+            stop(pidfile)
         shutil.rmtree(path, ignore_errors=True)

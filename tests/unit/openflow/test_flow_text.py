@@ -20,7 +20,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,6 +33,8 @@ from ansible_collections.opdbus.infra.plugins.module_utils.openflow.flow import 
     format_flow, format_match, parse_actions, parse_flow,
 )
 from ansible_collections.opdbus.infra.plugins.module_utils.openflow.flow import _inet6_ntop as inet6_ntop
+
+from ovs_procs import stop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOWS_FILE = os.path.join(HERE, "data", "ovs_flows.txt")
@@ -326,31 +327,6 @@ SAME_FLOWS = ["cookie=0x%x,%s" % (SAME_COOKIE_BASE + n, text) for n, text in enu
 # A throwaway Open vSwitch in its own network namespace
 # --------------------------------------------------------------------------
 
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _stop(pidfile):
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-
-
 class Oracle(object):
     """ovsdb-server + ovs-vswitchd with bridge b0, and the dump line of every oracle flow."""
 
@@ -406,8 +382,8 @@ class Oracle(object):
                 self.vsctl("--if-exists", "del-br", "b0")
             except (RuntimeError, subprocess.TimeoutExpired):
                 pass
-        _stop(os.path.join(self.dir, "ovs-vswitchd.pid"))
-        _stop(os.path.join(self.dir, "ovsdb-server.pid"))
+        stop(os.path.join(self.dir, "ovs-vswitchd.pid"))
+        stop(os.path.join(self.dir, "ovsdb-server.pid"))
         if os.path.exists("/run/netns/" + self.netns):
             self.run("ip", "netns", "del", self.netns, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
