@@ -469,6 +469,15 @@ def load_embedder(name="hashing", dim=None, model_dir=None):
 # ---------------------------------------------------------------------------
 # vector cache
 
+def _open_private(path, mode):
+    """open() for writing or appending, a new file created 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
 def text_key(text):
     """The cache key of a record text: its sha256, hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -504,7 +513,7 @@ class VectorCache:
         self.dim = int(embedder.dim)
         self.hits = 0
         self.misses = 0
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         meta_path = os.path.join(directory, self.META)
         meta = {"embedder": embedder.name, "dim": self.dim}
         if os.path.exists(meta_path):
@@ -513,7 +522,7 @@ class VectorCache:
             if found != meta:
                 raise CacheMismatch("vector cache %s holds %s, not %s" % (directory, found, meta))
         else:
-            with open(meta_path, "w", encoding="utf-8") as handle:
+            with _open_private(meta_path, "w") as handle:
                 json.dump(meta, handle)
         self._keys = {}
         self._load()
@@ -587,7 +596,7 @@ class VectorCache:
         return self.get_texts([record_text(record) for record in records], fsync=fsync)
 
     def _append(self, keys, vectors, fsync):
-        with open(os.path.join(self.directory, self.VECTORS), "ab") as handle:
+        with _open_private(os.path.join(self.directory, self.VECTORS), "ab") as handle:
             handle.write(vectors.tobytes())
             handle.flush()
             if fsync:
@@ -595,7 +604,7 @@ class VectorCache:
         lines = []
         for num, key in enumerate(keys):
             lines.append("%s\t%d\n" % (key, self._rows + num))
-        with open(os.path.join(self.directory, self.INDEX), "a", encoding="ascii") as handle:
+        with _open_private(os.path.join(self.directory, self.INDEX), "a") as handle:
             handle.write("".join(lines))
             handle.flush()
             if fsync:

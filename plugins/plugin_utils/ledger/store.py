@@ -17,6 +17,14 @@ per segment, fsyncs the segment (and the directory when it created the
 segment), then appends the batch's leaf hashes to ``leaves.idx`` and fsyncs it,
 and only then returns.  A record returned by ``append`` survives a crash.
 
+``append(fields_list, durable=False)`` does the same writes without the
+fsyncs: once it returns, the records are in the kernel's page cache, so they
+survive the death of the writing process (kill -9 included) but not a power
+loss until ``sync()`` has run.  ``sync()`` fsyncs duplicates of the open file
+descriptors outside the ledger's mutex, so one thread can append while another
+makes earlier appends durable (the audit callback's group commit);
+``synced_size`` is the number of records known to be on stable storage.
+
 Recovery on open: a partial last line, a last line that does not parse or
 whose hash is wrong, an index shorter or longer than the records, or a partial
 index entry are repaired (the segment is cut back to its last whole record,
@@ -34,7 +42,9 @@ import errno
 import fcntl
 import os
 import re
+import threading
 import time
+import weakref
 
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.merkle import HASH_SIZE, MerkleTree, hash_leaf
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.record import (
@@ -138,6 +148,24 @@ def _write_all(fd, data):
         view = view[written:]
 
 
+_OPEN_LEDGERS = weakref.WeakSet()
+
+
+def _forget_in_child():
+    """After fork(), in the child: drop the parent's descriptors without touching the files.
+
+    A forked child (Ansible's worker processes) must not keep the writer's lock:
+    flock belongs to the open file description, so a child outliving a killed
+    parent would keep the ledger locked.
+    """
+    for ledger in list(_OPEN_LEDGERS):
+        ledger._drop_fds()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 class Ledger:
     """An append-only ledger in ``path``.
 
@@ -158,16 +186,21 @@ class Ledger:
         self._tree = MerkleTree()
         self._last_hash = GENESIS_PREV
         self._broken = None
+        self._mutex = threading.Lock()
+        self._unsynced = False
+        self._synced_size = 0
         if not readonly:
             _mkdir(self.path)
             for sub in (RECORDS_DIR, CHECKPOINTS_DIR):
                 _mkdir(os.path.join(self.path, sub))
             self._lock()
+        _OPEN_LEDGERS.add(self)
         try:
             self._open(repair)
         except BaseException:
             self.close()
             raise
+        self._synced_size = self.size
 
     # -- opening -------------------------------------------------------
 
@@ -311,7 +344,23 @@ class Ledger:
                 os.close(fd)
         self._tree = MerkleTree.from_leaf_hashes(data)
 
+    def _drop_fds(self):
+        for attr in ("_seg_fd", "_idx_fd", "_lock_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, attr, None)
+        self._broken = "descriptors dropped in a forked child"
+        self._unsynced = False
+        self._mutex = threading.Lock()
+
     def close(self):
+        _OPEN_LEDGERS.discard(self)
+        if self._unsynced and not self._broken:
+            self.sync()
         for attr in ("_seg_fd", "_idx_fd", "_lock_fd"):
             fd = getattr(self, attr)
             if fd is not None:
@@ -337,39 +386,84 @@ class Ledger:
         else:
             fd = os.open(os.path.join(rdir, segment_name(self._segments[-1][0])), os.O_WRONLY | os.O_APPEND)
         if self._seg_fd is not None:
+            if self._unsynced:
+                os.fsync(self._seg_fd)
             os.close(self._seg_fd)
         self._seg_fd = fd
 
-    def append(self, fields_list):
-        """Append a batch of records (group commit); return them once durable."""
+    def append(self, fields_list, durable=True):
+        """Append a batch of records; return them.
+
+        ``durable=True`` (group commit): fsynced before returning.
+        ``durable=False``: written (safe from a crash of this process), made
+        durable by a later ``sync()`` or ``close()``.
+        """
         if self.readonly:
             raise LedgerError("ledger opened read-only")
-        if self._broken:
-            raise LedgerError("ledger unusable after a failed write: %s; reopen it" % self._broken)
-        records = []
-        prev = self._last_hash
-        seq = self.size
-        for fields in fields_list:
-            rec = make_record(fields, prev, seq)
-            records.append(rec)
-            prev = rec["hash"]
-            seq += 1
-        if not records:
+        with self._mutex:
+            if self._broken:
+                raise LedgerError("ledger unusable after a failed write: %s; reopen it" % self._broken)
+            records = []
+            prev = self._last_hash
+            seq = self.size
+            for fields in fields_list:
+                rec = make_record(fields, prev, seq)
+                records.append(rec)
+                prev = rec["hash"]
+                seq += 1
+            if not records:
+                return records
+            lines = [record_line(rec) + b"\n" for rec in records]
+            leaves = [leaf_of(rec["hash"]) for rec in records]
+            try:
+                self._write_batch(lines, durable)
+                self._write_index(b"".join(leaves), durable)
+            except OSError as exc:
+                self._broken = str(exc)
+                raise
+            for leaf in leaves:
+                self._tree.append(leaf)
+            self._last_hash = prev
+            if durable and not self._unsynced:
+                self._synced_size = self.size
+            else:
+                self._unsynced = True
             return records
-        lines = [record_line(rec) + b"\n" for rec in records]
-        leaves = [leaf_of(rec["hash"]) for rec in records]
-        try:
-            self._write_batch(lines)
-            self._write_index(b"".join(leaves))
-        except OSError as exc:
-            self._broken = str(exc)
-            raise
-        for leaf in leaves:
-            self._tree.append(leaf)
-        self._last_hash = prev
-        return records
 
-    def _write_batch(self, lines):
+    def sync(self):
+        """Make every record appended so far durable; return ``synced_size``."""
+        with self._mutex:
+            if not self._unsynced:
+                return self._synced_size
+            size = self.size
+            fds = [os.dup(fd) for fd in (self._seg_fd, self._idx_fd) if fd is not None]
+            self._unsynced = False
+        try:
+            for fd in fds:
+                os.fsync(fd)
+        except OSError as exc:
+            with self._mutex:
+                self._unsynced = True
+                self._broken = "fsync failed: %s" % exc
+            raise
+        finally:
+            for fd in fds:
+                os.close(fd)
+        with self._mutex:
+            self._synced_size = max(self._synced_size, size)
+            return self._synced_size
+
+    @property
+    def synced_size(self):
+        """Records known to be on stable storage (fsynced)."""
+        return self._synced_size
+
+    @property
+    def mutex(self):
+        """The lock every append holds; hold it to see the ledger at a record boundary (snapshots)."""
+        return self._mutex
+
+    def _write_batch(self, lines, durable=True):
         pos = 0
         if self._seg_fd is None:
             self._open_segment_for_append(create=not self._segments)
@@ -387,11 +481,12 @@ class Ledger:
                 pos += 1
             data = b"".join(chunk)
             _write_all(self._seg_fd, data)
-            os.fsync(self._seg_fd)
+            if durable:
+                os.fsync(self._seg_fd)
             seg[2] += len(chunk)
             seg[3] += len(data)
 
-    def _write_index(self, data):
+    def _write_index(self, data, durable=True):
         if self._idx_fd is None:
             ipath = os.path.join(self.path, INDEX_FILE)
             created = not os.path.exists(ipath)
@@ -399,7 +494,8 @@ class Ledger:
             if created:
                 _fsync_dir(self.path)
         _write_all(self._idx_fd, data)
-        os.fsync(self._idx_fd)
+        if durable:
+            os.fsync(self._idx_fd)
 
     # -- reading -------------------------------------------------------
 
