@@ -18,7 +18,8 @@ MAKEFLAGS += --no-builtin-rules
 SYS_PYTHON := /usr/bin/python3
 
 APT_PACKAGES := openvswitch-switch openvswitch-common iproute2 iputils-ping ethtool \
-                python3-venv python3-dev git make rsync tcpdump shellcheck
+                python3-venv python3-dev git make rsync tcpdump shellcheck \
+                btrfs-progs
 
 VENV       := .venv
 PY         := $(VENV)/bin/python
@@ -100,12 +101,20 @@ $(VENV_STAMP): requirements.txt requirements-test.txt | deps
 
 # ansible.cfg's collections_path points at .collections; the link makes this checkout the
 # installed opdbus.infra (relative, so the checkout can move).
-collection:
+collection: $(VENV)/bin/opdbus-ledger
 	@if [[ "$$(readlink $(COLL_LINK) 2>/dev/null)" != ../../.. ]]; then \
 	  mkdir -p $(dir $(COLL_LINK)); \
 	  ln -sfn ../../.. $(COLL_LINK); \
 	  echo "collection: $(COLL_LINK) -> $$(readlink -f $(COLL_LINK))"; \
 	fi
+
+# The ledger's command line: python -m on the linked collection, with the venv's Python.
+$(VENV)/bin/opdbus-ledger: $(VENV_STAMP) Makefile
+	@printf '%s\n' '#!/bin/sh' \
+	  '# opdbus-ledger: the audit ledger command line of opdbus.infra (made by make)' \
+	  'PYTHONPATH="$(CURDIR)/.collections$${PYTHONPATH:+:$$PYTHONPATH}" exec "$(CURDIR)/$(PY)" -m ansible_collections.opdbus.infra.plugins.plugin_utils.ledger "$$@"' \
+	  > $@.tmp
+	@chmod 755 $@.tmp && mv $@.tmp $@
 
 # Static settings of the lab (paths, names): sourceable without the lab running.
 $(LAB_ENV): $(LAB)

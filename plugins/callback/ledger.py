@@ -200,6 +200,7 @@ try:
 except ImportError:  # pragma: no cover
     ANSIBLE_VERSION = "unknown"
 
+from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import default_key_path
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.redact import Redactor, RedactError
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger, LedgerError, LedgerLockedError
 
@@ -221,11 +222,6 @@ def parse_retention(text):
             raise ValueError("retention %r: expected name=count with names hourly, daily, weekly, quarterly" % text)
         out[name] = int(count)
     return out
-
-
-def default_key_path(ledger_dir):
-    """The signing key's default path: ``<dir>.key``, outside the ledger and its snapshots."""
-    return os.path.abspath(ledger_dir).rstrip("/") + ".key"
 
 
 class Writer:

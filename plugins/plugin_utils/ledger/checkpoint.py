@@ -126,6 +126,15 @@ class Signer(Verifier):
         return self.private_key.sign(message)
 
 
+def default_key_path(ledger_dir):
+    """Where a ledger's signing key lives unless told otherwise: ``<dir>.key`` (public half ``<dir>.key.pub``).
+
+    Beside the ledger directory, not in it: snapshots and replicas of the ledger
+    never carry the private key.
+    """
+    return os.path.abspath(ledger_dir).rstrip("/") + ".key"
+
+
 def load_or_create_key(path, name):
     """Load the signing key at ``path``, creating it (0600) and ``path.pub`` on first use."""
     _require_cryptography()
