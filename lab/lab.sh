@@ -39,9 +39,9 @@ LAB_DIR=${OPDBUS_LAB_DIR:-$REPO/.lab}
 mkdir -p "$LAB_DIR"
 LAB_DIR=$(cd "$LAB_DIR" && pwd -P)
 
-# Up in this order, down in reverse: OVS goes down first (its bridges release the uplink port),
-# namespaces go last.
-COMPONENTS=(netns uplink ovs)
+# Up in this order, down in reverse: the btrfs filesystems go down first, then OVS (its bridges
+# release the uplink port), namespaces go last.
+COMPONENTS=(netns uplink ovs btrfs)
 
 NETNS_LIST=$LAB_DIR/netns.list
 ENV_FILE=$LAB_DIR/env
@@ -384,6 +384,111 @@ ovs_status() {
     if ((rc == 0)) && ovs_db_answers; then
         printf '  bridges        %s\n' "$(vsctl --timeout=5 list-br | tr '\n' ' ')"
     fi
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# component: btrfs (two small btrfs filesystems on loop devices: "main" and "replica")
+# ---------------------------------------------------------------------------------------------
+# Each filesystem NAME is a sparse image $BTRFS_DIR/NAME.img attached to a loop device (its name
+# kept in $BTRFS_DIR/NAME.loop) and mounted at $BTRFS_DIR/NAME. `down` unmounts only that mount
+# point, detaches only the device named in NAME.loop (and only while it is backed by our image),
+# then removes the image. Two filesystems, so that send/receive across filesystems is testable.
+BTRFS_DIR=$LAB_DIR/btrfs
+BTRFS_FS=(main replica)
+BTRFS_SIZE=${OPDBUS_BTRFS_SIZE:-1G}
+
+btrfs_env() {
+    printf 'export OPDBUS_BTRFS_MNT=%q\n' "$BTRFS_DIR/main"
+    printf 'export OPDBUS_BTRFS_REPLICA_MNT=%q\n' "$BTRFS_DIR/replica"
+}
+
+# btrfs_loop NAME -> prints the loop device recorded for NAME if it is still backed by NAME.img.
+btrfs_loop() {
+    local name=$1 dev back
+    [[ -r $BTRFS_DIR/$name.loop ]] || return 1
+    read -r dev <"$BTRFS_DIR/$name.loop" 2>/dev/null || return 1
+    [[ $dev =~ ^/dev/loop[0-9]+$ && -b $dev ]] || return 1
+    back=$(losetup --noheadings --output BACK-FILE --list "$dev" 2>/dev/null) || return 1
+    back=${back%"${back##*[![:space:]]}"}
+    [[ $back == "$BTRFS_DIR/$name.img" ]] || return 1
+    printf '%s\n' "$dev"
+}
+
+# btrfs_mounted NAME: is our loop device mounted at NAME's mount point?
+btrfs_mounted() {
+    local name=$1 dev src
+    dev=$(btrfs_loop "$name") || return 1
+    src=$(findmnt --noheadings --output SOURCE --mountpoint "$BTRFS_DIR/$name" 2>/dev/null) || return 1
+    [[ $(head -n1 <<<"$src") == "$dev" ]]
+}
+
+btrfs_up() {
+    command -v mkfs.btrfs >/dev/null || die "mkfs.btrfs not found (install btrfs-progs)"
+    mkdir -p "$BTRFS_DIR"
+    local name dev img mnt
+    for name in "${BTRFS_FS[@]}"; do
+        img=$BTRFS_DIR/$name.img
+        mnt=$BTRFS_DIR/$name
+        btrfs_mounted "$name" && continue
+        if ! dev=$(btrfs_loop "$name"); then
+            [[ -f $img ]] || truncate -s "$BTRFS_SIZE" "$img"
+            chmod 0600 "$img"
+            dev=$(losetup --find --show "$img")
+            printf '%s\n' "$dev" >"$BTRFS_DIR/$name.loop"
+            log "attached $img to $dev"
+        fi
+        if [[ $(blkid -p -o value -s TYPE "$dev" 2>/dev/null || true) != btrfs ]]; then
+            log "creating btrfs on $dev ($name)"
+            mkfs.btrfs -q -L "opdbus-$name" "$dev" >/dev/null
+        fi
+        mkdir -p "$mnt"
+        if findmnt --mountpoint "$mnt" >/dev/null 2>&1; then
+            die "$mnt is already a mount point of something else"
+        fi
+        log "mounting $dev on $mnt"
+        mount -t btrfs "$dev" "$mnt"
+    done
+}
+
+btrfs_down() {
+    local i name dev mnt
+    [[ -d $BTRFS_DIR ]] || return 0
+    for ((i = ${#BTRFS_FS[@]} - 1; i >= 0; i--)); do
+        name=${BTRFS_FS[i]}
+        mnt=$BTRFS_DIR/$name
+        if btrfs_mounted "$name"; then
+            log "unmounting $mnt"
+            if ! umount "$mnt"; then
+                # busy (a process works in it): keep its state so that the next `down` retries
+                log "warning: cannot unmount $mnt (in use?); left mounted, run down again later"
+                continue
+            fi
+        fi
+        if dev=$(btrfs_loop "$name"); then
+            log "detaching $dev"
+            if ! losetup --detach "$dev"; then
+                log "warning: cannot detach $dev; left attached, run down again later"
+                continue
+            fi
+        fi
+        rm -f -- "$BTRFS_DIR/$name.loop" "$BTRFS_DIR/$name.img"
+        # only an empty directory that is not a mount point goes
+        findmnt --mountpoint "$mnt" >/dev/null 2>&1 || rmdir -- "$mnt" 2>/dev/null || true
+    done
+    rmdir -- "$BTRFS_DIR" 2>/dev/null || true
+}
+
+btrfs_status() {
+    local name rc=0
+    for name in "${BTRFS_FS[@]}"; do
+        if btrfs_mounted "$name"; then
+            printf '  %-14s mounted on %s (%s)\n' "btrfs $name" "$BTRFS_DIR/$name" "$(btrfs_loop "$name")"
+        else
+            printf '  %-14s not mounted\n' "btrfs $name"
+            rc=1
+        fi
+    done
     return "$rc"
 }
 
