@@ -160,10 +160,11 @@ options:
         key: snapshot_dir
   retention:
     description:
-      - Snapshots kept after each snapshot, as C(hourly=5,daily=5,weekly=5,quarterly=5) (the default); the newest of
-        each of the last N hours, days, ISO weeks and quarters is kept, every other snapshot is deleted.
+      - Snapshots kept after each snapshot, as C(last=1,hourly=5,daily=5,weekly=5,quarterly=5) (the default). Kept are
+        the N newest (C(last)) and the newest of each of the last N hours, days, ISO weeks and quarters; every other
+        snapshot is deleted. With the V(playbook) policy, raise C(last) to keep the snapshots of the latest runs.
     type: str
-    default: hourly=5,daily=5,weekly=5,quarterly=5
+    default: last=1,hourly=5,daily=5,weekly=5,quarterly=5
     env:
       - name: OPDBUS_LEDGER_RETENTION
     ini:
@@ -218,8 +219,8 @@ def parse_retention(text):
             continue
         name, sep, count = part.partition("=")
         name = name.strip()
-        if not sep or name not in ("hourly", "daily", "weekly", "quarterly") or not count.strip().isdigit():
-            raise ValueError("retention %r: expected name=count with names hourly, daily, weekly, quarterly" % text)
+        if not sep or name not in ("last", "hourly", "daily", "weekly", "quarterly") or not count.strip().isdigit():
+            raise ValueError("retention %r: expected name=count with names last, hourly, daily, weekly, quarterly" % text)
         out[name] = int(count)
     return out
 
@@ -447,14 +448,15 @@ class CallbackModule(CallbackBase):
     def _snapshots(self, path, retention):
         """(Snapshots or None, why snapshots are off or None)."""
         policy = self.get_option("snapshot_policy")
-        if policy == "never":
-            return None, None
         try:
             from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.snapshots import SnapshotManager
             manager = SnapshotManager(path, self.get_option("snapshot_dir"), retention)
+            # On btrfs the ledger is its own subvolume whatever the policy: snapshots can be taken by hand.
             manager.ensure_subvolume()
         except Exception as exc:  # pylint: disable=broad-except
-            return None, "snapshots off: %s" % exc
+            return None, None if policy == "never" else "snapshots off: %s" % exc
+        if policy == "never":
+            return None, None
         if manager.supported:
             return Snapshots(manager, policy), None
         return None, manager.reason or "%s is not a btrfs subvolume: snapshots off" % path

@@ -162,7 +162,10 @@ def _print_records(args, records):
 
 def _setup_verify(parser):
     parser.add_argument("--public-key", metavar="FILE",
-                        help="verifier key file (<key>.pub) to check the checkpoint signatures with")
+                        help="verifier key file (default <dir>.key.pub when present) to check the checkpoint signatures with")
+    parser.add_argument("--snapshots", metavar="DIR", nargs="?", const="", default=None,
+                        help="also check every btrfs snapshot (default directory <dir>.snapshots): each must be read-only, "
+                             "taken of this ledger, and a prefix of it")
     parser.add_argument("--trusted-checkpoint", metavar="FILE",
                         help="a checkpoint kept elsewhere: the log must still extend it (catches truncation)")
 
@@ -183,8 +186,14 @@ def _run_verify(args):
         report = verify(path, public_key=public_key, trusted_checkpoint=trusted)
     except CheckpointError as exc:
         raise UsageError("public key %s: %s" % (args.public_key, exc)) from None
+    snapshot_problems, snapshot_count = _check_snapshots(args, path)
+    for problem in snapshot_problems:
+        report.add("snapshot", problem)
     if args.json:
-        _print(_dumps(report.to_dict(), indent=2))
+        out = report.to_dict()
+        if args.snapshots is not None:
+            out["snapshots_checked"] = snapshot_count
+        _print(_dumps(out, indent=2))
         return EXIT_OK if report.ok else EXIT_FAILED
     lines = [report.summary()]
     for problem in report.problems[1:]:
@@ -197,6 +206,8 @@ def _run_verify(args):
     if report.trusted_checked:
         trusted_state = "consistent" if report.ok else "checked"
     lines.append("public key: %s" % (args.public_key or "none (signatures not checked)"))
+    if args.snapshots is not None:
+        lines.append("snapshots: %d checked, %d problems" % (snapshot_count, len(snapshot_problems)))
     lines.append("trusted checkpoint: %s" % trusted_state)
     lines.extend("note: %s" % note for note in report.notes)
     _print(*lines)
@@ -616,6 +627,107 @@ def _run_stats(args):
 
 
 # ---------------------------------------------------------------------------
+# snapshots (btrfs)
+
+def _manager(args, path):
+    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.snapshots import SnapshotManager
+    retention = None
+    if getattr(args, "retention", None):
+        retention = {}
+        for part in args.retention.split(","):
+            name, sep, count = part.strip().partition("=")
+            if not sep or not count.strip().isdigit():
+                raise UsageError("--retention %r: expected name=count,... (hourly, daily, weekly, quarterly)" % args.retention)
+            retention[name.strip()] = int(count)
+    snapshot_dir = getattr(args, "snapshots", None) or getattr(args, "snapshot_dir", None) or None
+    return SnapshotManager(path, snapshot_dir, retention)
+
+
+def _check_snapshots(args, path):
+    """(problems, snapshots checked) for verify --snapshots; nothing when not asked."""
+    if args.snapshots is None:
+        return [], 0
+    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.snapshots import SnapshotError
+    manager = _manager(args, path)
+    if not manager.supported:
+        return ["snapshots not checked: %s" % manager.reason], 0
+    ledger = open_ledger(path)
+    try:
+        return manager.check_snapshots(ledger), len(manager.list())
+    except SnapshotError as exc:
+        return [str(exc)], 0
+    finally:
+        ledger.close()
+
+
+def _setup_snapshot(parser):
+    parser.add_argument("--reason", default="manual", help="word in the snapshot's name (default manual)")
+    parser.add_argument("--snapshot-dir", metavar="DIR", help="where snapshots go (default <dir>.snapshots)")
+    parser.add_argument("--retention", metavar="SPEC", help="prune after the snapshot, e.g. hourly=5,daily=5,weekly=5,quarterly=5")
+    parser.add_argument("--list", action="store_true", help="only list the snapshots")
+
+
+def _run_snapshot(args):
+    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.snapshots import SnapshotError
+    path = _ledger_dir(args)
+    if not os.path.isdir(path):
+        raise UsageError("ledger directory %s does not exist" % path)
+    manager = _manager(args, path)
+    taken, removed = None, []
+    try:
+        if not args.list:
+            if not manager.supported:
+                raise UsageError(manager.reason)
+            # Under the writer's lock: no append is half written while the snapshot is taken.
+            from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger, LedgerLockedError
+            try:
+                with Ledger(path):
+                    taken = manager.snapshot(args.reason)
+            except LedgerLockedError as exc:
+                raise UsageError("%s; snapshots of a ledger being written are taken by its writer" % exc) from None
+            if args.retention:
+                removed = manager.prune()
+        snaps = manager.list() if manager.supported else []
+    except SnapshotError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print(_dumps({"taken": taken, "removed": removed, "snapshots": snaps}, indent=2))
+        return EXIT_OK
+    lines = []
+    if taken:
+        lines.append("snapshot %s" % taken["path"])
+    lines.extend("pruned %s" % name for name in removed)
+    lines.extend("%s  %s  %s" % (info["name"], "ro" if info["readonly"] else "RW", info.get("uuid") or "-") for info in snaps)
+    if not manager.supported:
+        lines.append("no snapshots: %s" % manager.reason)
+    _print(*lines)
+    return EXIT_OK
+
+
+def _setup_replicate(parser):
+    parser.add_argument("target", metavar="TARGET_DIR", help="a directory on a btrfs filesystem (may be another one)")
+    parser.add_argument("--snapshot-dir", metavar="DIR", help="the snapshots to send (default <dir>.snapshots)")
+
+
+def _run_replicate(args):
+    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.snapshots import SnapshotError
+    path = _ledger_dir(args)
+    manager = _manager(args, path)
+    try:
+        sent = manager.replicate(args.target)
+    except SnapshotError as exc:
+        raise UsageError(str(exc)) from None
+    details = getattr(manager, "last_replication", None) or [{"name": name} for name in sent]
+    if args.json:
+        _print(_dumps({"target": args.target, "sent": details}, indent=2))
+        return EXIT_OK
+    lines = ["%s -> %s (%s, %s bytes)" % (d["name"], args.target, "incremental from %s" % d["parent"] if d.get("parent") else "full",
+                                          d.get("bytes", "?")) for d in details]
+    _print(*(lines or ["%s: up to date" % args.target]))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
 # the parser
 
 COMMANDS = (
@@ -631,6 +743,10 @@ COMMANDS = (
     ("export", "write the ledger as one JSON document, or its vectors to Qdrant", _setup_export, _run_export),
     ("stats", "counts by kind, status, host and module; segments, bytes, checkpoints, first and last time",
      _setup_stats, _run_stats),
+    ("snapshot", "take a read-only btrfs snapshot of the ledger (and prune by --retention), or --list them",
+     _setup_snapshot, _run_snapshot),
+    ("replicate", "send the snapshots missing on TARGET_DIR there, incrementally (btrfs send/receive)",
+     _setup_replicate, _run_replicate),
 )
 
 

@@ -72,7 +72,7 @@ from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import (
     DIR_MODE, INDEX_FILE, Ledger, LedgerError, TornTailError, leaf_of,
 )
 
-DEFAULT_RETENTION = {"hourly": 5, "daily": 5, "weekly": 5, "quarterly": 5}
+DEFAULT_RETENTION = {"last": 1, "hourly": 5, "daily": 5, "weekly": 5, "quarterly": 5}
 POLICIES = ("playbook", "minute", "hourly", "daily", "never")
 NAME_RE = re.compile(r"^(\d{8}T\d{6}Z)-([A-Za-z0-9_-]+)(?:\.(\d+))?$")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -124,8 +124,9 @@ def plan_retention(snapshots, now, retention):
     if not snapshots:
         return [], []
     keep = {snapshots[-1][0]}
+    keep.update(name for name, _when in snapshots[-retention.get("last", 1):] if retention.get("last", 1) > 0)
     for kind, count in retention.items():
-        if count <= 0:
+        if count <= 0 or kind == "last":
             continue
         current = period_of(kind, now)
         newest = {}

@@ -169,9 +169,9 @@ def test_snapshot_dir_on_another_filesystem(bdir, replica_dir):
 
 def test_retention_validation(bdir):
     path = os.path.join(bdir, "ledger")
-    assert SnapshotManager(path).retention == DEFAULT_RETENTION == {"hourly": 5, "daily": 5, "weekly": 5, "quarterly": 5}
+    assert SnapshotManager(path).retention == DEFAULT_RETENTION == {"last": 1, "hourly": 5, "daily": 5, "weekly": 5, "quarterly": 5}
     assert SnapshotManager(path, retention={"hourly": 24, "quarterly": 0}).retention == {
-        "hourly": 24, "daily": 5, "weekly": 5, "quarterly": 0}
+        "last": 1, "hourly": 24, "daily": 5, "weekly": 5, "quarterly": 0}
     for bad in ({"monthly": 3}, {"hourly": -1}, {"daily": 1.5}, {"weekly": True}, {"hourly": "5"}, [("hourly", 5)]):
         with pytest.raises(SnapshotError):
             SnapshotManager(path, retention=bad)
@@ -269,8 +269,10 @@ def expected_keep(times, now, retention):
             year, quarter = year - 1, quarter + 4
         return (year, quarter)
 
-    keep = {max(times)}
+    keep = {max(times)} | set(sorted(times)[-retention.get("last", 1):] if retention.get("last", 1) else [])
     for kind, count in retention.items():
+        if kind == "last":
+            continue
         for k in range(count):
             bucket = [t for t in times if keys[kind](when[t]) == back(kind, k)]
             if bucket:
