@@ -197,13 +197,22 @@ test-molecule: deps venv collection
 # ---------------------------------------------------------------------------------------------
 # demo, bench, clean
 # ---------------------------------------------------------------------------------------------
+# The demo runs with the audit ledger on, kept on the lab's btrfs (snapshots per run), and ends
+# by verifying it.
+LEDGER_ENV := export ANSIBLE_CALLBACKS_ENABLED=opdbus.infra.ledger \
+  OPDBUS_LEDGER_DIR=$${OPDBUS_LEDGER_DIR:-$$OPDBUS_BTRFS_MNT/ledger} OPDBUS_LEDGER_RETENTION=last=5;
+
 demo: deps venv collection lab-up
-	$(ANSIBLE_ENV) $(IN_LAB) $(VENV)/bin/ansible-playbook playbooks/site.yml
+	$(ANSIBLE_ENV) $(LEDGER_ENV) $(IN_LAB) $(VENV)/bin/ansible-playbook playbooks/site.yml
 	@if [[ -f playbooks/show.yml ]]; then \
-	  $(ANSIBLE_ENV) $(IN_LAB) $(VENV)/bin/ansible-playbook playbooks/show.yml; \
+	  $(ANSIBLE_ENV) $(LEDGER_ENV) $(IN_LAB) $(VENV)/bin/ansible-playbook playbooks/show.yml; \
 	else \
 	  . $(LAB_ENV); echo "--- ovs-vsctl show ($$OPDBUS_OVSDB)"; ovs-vsctl --db="$$OPDBUS_OVSDB" --timeout=5 show; \
 	fi
+	@$(ANSIBLE_ENV) $(LEDGER_ENV) echo "--- audit ledger ($$OPDBUS_LEDGER_DIR)"; \
+	$(VENV)/bin/opdbus-ledger verify --snapshots; \
+	$(VENV)/bin/opdbus-ledger stats | sed -n '2,4p'; \
+	echo "on disk: $$(du -sh "$$OPDBUS_LEDGER_DIR" | cut -f1) (ledger), $$(du -sh "$$OPDBUS_LEDGER_DIR.snapshots" 2>/dev/null | cut -f1) (snapshots)"
 
 bench: deps venv collection lab-up
 	$(ANSIBLE_ENV) $(IN_LAB) $(PY) bench/run.py
