@@ -74,11 +74,11 @@ options:
       - A record on which the expression raises a type error does not match.
     type: str
   msg_chars:
-    description: The longest RV(_list[]._list[].msg) returned; longer messages are cut and end with C(...).
+    description: The longest C(msg) returned; longer messages are cut and end with C(...).
     type: int
     default: 300
 notes:
-  - "Return shape: one list of matches per term. With C(query()) or O(wantlist=true) the result is always that list
+  - "Return shape: one list of matches per term. With C(query()) or C(wantlist=true) the result is always that list
     of lists. With C(lookup()) and one term, Ansible unwraps the outer list and you get the term's list of matches
     directly; with several terms you get the list of lists."
   - An empty list for a term means nothing in the ledger passed the filters and O(min_score).

@@ -81,7 +81,8 @@ def playbook():
             tasks.append("    - name: task %d\n      ansible.builtin.set_fact:\n        fact%d: secret\n      no_log: true\n" % (num, num))
         else:
             tasks.append("    - name: task %d\n      ansible.builtin.debug:\n        msg: step %d on {{{{ inventory_hostname }}}}\n" % (num, num))
-    return "- name: crash play\n  hosts: all\n  connection: local\n  gather_facts: false\n  tasks:\n" + "".join(tasks).replace("{{{{", "{{").replace("}}}}", "}}")
+    head = "- name: crash play\n  hosts: all\n  connection: local\n  gather_facts: false\n  tasks:\n"
+    return head + "".join(tasks).replace("{{{{", "{{").replace("}}}}", "}}")
 
 
 @pytest.fixture(scope="module")
