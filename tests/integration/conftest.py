@@ -941,3 +941,8 @@ def of_bridge(lab, name, protocols=OF_PROTOCOLS, fail_mode=None, ports=()):
     for port, ofport in ports:
         assert lab.ofport(port) == ofport, "port %s got ofport %r, not %d" % (port, lab.ofport(port), ofport)
     return switch
+
+
+# The btrfs suite's fixtures (tests/integration/btrfs). They live in btrfs_support.py because a
+# conftest.py in that directory would take the module name ``conftest`` from this file.
+from btrfs_support import bdir, btrfs_cmd, btrfs_mounts, plain_dir, replica_dir  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO, _collections_root, run_btrfs
+from btrfs_support import REPO, _collections_root, run_btrfs
 
 from ansible_collections.opdbus.infra.plugins.module_utils.btrfs import create_snapshot, delete_subvolume, set_readonly
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: opdbus.infra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures for the btrfs tests: two real btrfs filesystems (the lab's ``btrfs`` component).
+"""Fixtures and helpers of the btrfs tests (tests/integration/btrfs): two real btrfs filesystems.
 
 The mount points come from ``OPDBUS_BTRFS_MNT`` and ``OPDBUS_BTRFS_REPLICA_MNT`` (``make
 test-integration`` sources the lab's env file), or else from the lab's env file itself; without
@@ -9,7 +9,9 @@ them the tests are skipped. Each test gets fresh, uniquely named directories on 
 at teardown every subvolume under them is deleted (with the ``btrfs`` command, independent of the
 code under test) and the directories are removed.
 
-These tests do not use the ``lab`` fixture of the parent conftest (OVS is not needed here).
+These tests do not use the ``lab`` fixture of the parent conftest (OVS is not needed here). The
+fixtures are imported by tests/integration/conftest.py: a conftest.py in the subdirectory would
+take the name ``conftest`` from this one and break the other tests' ``from conftest import``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _collections_root():
