@@ -45,6 +45,8 @@ SPEC_KEYS = (
 FEATURES = ("nesting", "tun", "keyctl", "fuse")
 NIC_TYPES = ("veth", "socket")
 NIC_KEYS = ("name", "type", "bridge", "address", "gateway", "hwaddr", "port")
+# NIC keys a backend picks when the spec leaves them out: not compared unless asked for.
+BACKEND_CHOSEN = ("hwaddr", "port")
 MOUNT_KEYS = ("source", "target", "readonly")
 STATES = ("absent", "stopped", "running")
 # Settings a running container cannot take without a restart (both backends); the
@@ -85,8 +87,8 @@ def _int(value, where, low, high=None):
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("%s must be an integer, got %r" % (where, value))
     if value < low or (high is not None and value > high):
-        raise ValidationError("%s must be %s, got %d" % (where, "between %d and %d" % (low, high) if high is not None
-                                                          else "at least %d" % low, value))
+        bounds = "between %d and %d" % (low, high) if high is not None else "at least %d" % low
+        raise ValidationError("%s must be %s, got %d" % (where, bounds, value))
     return value
 
 
@@ -207,10 +209,9 @@ def spec_changes(current, desired):
             continue
         want, have = desired[key], current.get(key)
         if key == "network" and have is not None:
-            # hwaddr not asked for is whatever the backend chose
-            have = [dict(nic, hwaddr=nic.get("hwaddr") if (pos < len(want) and want[pos].get("hwaddr")) else None)
+            # hwaddr and port not asked for are whatever the backend chose
+            have = [dict(nic, **dict((k, nic.get(k) if pos < len(want) and want[pos].get(k) else None) for k in BACKEND_CHOSEN))
                     for pos, nic in enumerate(have)]
-            want = [dict(nic, hwaddr=nic.get("hwaddr")) for nic in want]
         if want != have:
             changes[key] = (current.get(key), desired[key])
     return changes
@@ -239,7 +240,7 @@ class Backend:
         raise NotImplementedError
 
     def create(self, spec, timeout):
-        """Create the container from ``spec`` (it stays stopped)."""
+        """Create the container from ``spec`` (it stays stopped); return its ident (a new VMID when ``id`` was None)."""
         raise NotImplementedError
 
     def change(self, ident, changes, timeout):

@@ -129,8 +129,8 @@ def test_usage_and_io_errors_exit_2_with_one_line(ledger, tmp_path, capsys, monk
 
 
 def test_command_table_is_the_parser():
-    assert [row[0] for row in COMMANDS] == ["verify", "prove", "verify-proof", "show", "tail", "search", "export", "stats",
-                                           "snapshot", "replicate"]
+    names = ["verify", "prove", "verify-proof", "show", "tail", "search", "export", "stats", "snapshot", "replicate"]
+    assert [row[0] for row in COMMANDS] == names
 
 
 # ---------------------------------------------------------------------------

@@ -103,3 +103,10 @@ def test_changes_only_managed_keys_and_ignores_backend_chosen_mac():
     assert needs_restart(changes) == ["hostname"]
     pinned = normalise_spec({"network": [{"bridge": "ovs-br0", "address": "dhcp", "hwaddr": "bc:24:11:00:00:01"}]})
     assert sorted(spec_changes(current, pinned)) == ["network"]
+
+
+def test_backend_chosen_port_is_not_a_change_unless_asked_for():
+    current = normalise_spec({"network": [{"bridge": "ovs-br0", "address": "dhcp", "port": "veth100i0"}]})
+    assert spec_changes(current, normalise_spec({"network": [{"bridge": "ovs-br0", "address": "dhcp"}]})) == {}
+    assert sorted(spec_changes(current, normalise_spec({"network": [{"bridge": "ovs-br0", "address": "dhcp", "port": "ct100p0"}]}))) == [
+        "network"]
