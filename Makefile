@@ -19,7 +19,7 @@ SYS_PYTHON := /usr/bin/python3
 
 APT_PACKAGES := openvswitch-switch openvswitch-common iproute2 iputils-ping ethtool \
                 python3-venv python3-dev git make rsync tcpdump shellcheck \
-                btrfs-progs
+                btrfs-progs lxc lxc-templates python3-lxc debootstrap busybox-static
 
 VENV       := .venv
 PY         := $(VENV)/bin/python

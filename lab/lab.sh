@@ -39,9 +39,10 @@ LAB_DIR=${OPDBUS_LAB_DIR:-$REPO/.lab}
 mkdir -p "$LAB_DIR"
 LAB_DIR=$(cd "$LAB_DIR" && pwd -P)
 
-# Up in this order, down in reverse: the btrfs filesystems go down first, then OVS (its bridges
-# release the uplink port), namespaces go last.
-COMPONENTS=(netns uplink ovs btrfs)
+# Up in this order, down in reverse: the lab's containers go down first (their root filesystems
+# may live on the lab's btrfs), then the btrfs filesystems, then OVS (its bridges release the
+# uplink port), namespaces go last.
+COMPONENTS=(netns uplink ovs btrfs lxc)
 
 NETNS_LIST=$LAB_DIR/netns.list
 ENV_FILE=$LAB_DIR/env
@@ -490,6 +491,105 @@ btrfs_status() {
         fi
     done
     return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# component: lxc (a private lxcpath for liblxc containers)
+# ---------------------------------------------------------------------------------------------
+# The lxcpath is a btrfs subvolume "lxc" on the lab's main btrfs filesystem (container root
+# filesystems become subvolumes there, and clones btrfs snapshots), or else $LAB_DIR/lxc. `up`
+# records the chosen path in $LAB_DIR/lxc.path. `down` stops (lxc-stop -k) and destroys
+# (lxc-destroy) only the containers under that path, by name, then removes the path. The host's
+# default lxcpath (/var/lib/lxc) and LXC's system configuration are never touched.
+LXC_PATH_FILE=$LAB_DIR/lxc.path
+
+# lxc_path: the recorded lxcpath, or the one `up` will choose.
+lxc_path() {
+    local p
+    if [[ -r $LXC_PATH_FILE ]] && read -r p <"$LXC_PATH_FILE" && [[ -n $p ]]; then
+        printf '%s\n' "$p"
+    elif btrfs_mounted main || command -v mkfs.btrfs >/dev/null; then
+        printf '%s\n' "$BTRFS_DIR/main/lxc"
+    else
+        printf '%s\n' "$LAB_DIR/lxc"
+    fi
+}
+
+lxc_env() {
+    printf 'export OPDBUS_LXC_PATH=%q\n' "$(lxc_path)"
+}
+
+lxc_up() {
+    command -v lxc-start >/dev/null || die "lxc-start not found (install lxc)"
+    local p
+    p=$(lxc_path)
+    if [[ $p == "$BTRFS_DIR/main/lxc" ]]; then
+        btrfs_mounted main || die "the lab's btrfs is not mounted at $BTRFS_DIR/main"
+        if [[ ! -d $p ]]; then
+            log "creating btrfs subvolume $p (lxcpath)"
+            btrfs subvolume create "$p" >/dev/null
+        fi
+    elif [[ ! -d $p ]]; then
+        log "creating lxcpath $p"
+        mkdir -p "$p"
+    fi
+    chmod 0700 "$p"
+    printf '%s\n' "$p" >"$LXC_PATH_FILE"
+}
+
+# lxc_containers PATH: the names of the containers defined under PATH (directories with a config).
+lxc_containers() {
+    local d
+    for d in "$1"/*/; do
+        [[ -f ${d}config ]] && basename -- "$d"
+    done
+    return 0
+}
+
+lxc_down() {
+    local p name sub
+    [[ -r $LXC_PATH_FILE ]] || return 0
+    p=$(lxc_path)
+    # only a path of this lab
+    [[ $p == "$LAB_DIR/lxc" || $p == "$BTRFS_DIR/main/lxc" ]] || die "refusing to clean up $p (not a lab lxcpath)"
+    if [[ -d $p ]]; then
+        while read -r name; do
+            [[ -n $name ]] || continue
+            if [[ $(lxc-info -P "$p" -n "$name" -sH 2>/dev/null) != STOPPED ]]; then
+                log "stopping container $name"
+                lxc-stop -P "$p" -n "$name" -k || log "warning: cannot stop container $name"
+            fi
+            log "destroying container $name"
+            lxc-destroy -P "$p" -n "$name" >/dev/null || log "warning: cannot destroy container $name"
+        done < <(lxc_containers "$p")
+        # subvolumes left behind (deepest first), then the path itself
+        if findmnt --noheadings --output FSTYPE --target "$p" 2>/dev/null | grep -qx btrfs; then
+            while read -r sub; do
+                [[ -n $sub && $sub != "$p" ]] || continue
+                [[ $(stat -c %i "$sub" 2>/dev/null) == 256 ]] || continue
+                btrfs property set -f -ts "$sub" ro false 2>/dev/null || true
+                btrfs subvolume delete "$sub" >/dev/null 2>&1 || log "warning: cannot delete subvolume $sub"
+            done < <(find "$p" -mindepth 1 -xdev -depth -type d 2>/dev/null)
+            if [[ $(stat -c %i "$p") == 256 ]]; then
+                rm -rf --one-file-system -- "${p:?}"/* 2>/dev/null || true
+                btrfs subvolume delete "$p" >/dev/null || log "warning: cannot delete subvolume $p"
+            fi
+        fi
+        [[ ! -d $p ]] || rm -rf --one-file-system -- "$p"
+    fi
+    rm -f -- "$LXC_PATH_FILE"
+}
+
+lxc_status() {
+    local p n
+    p=$(lxc_path)
+    if [[ -r $LXC_PATH_FILE && -d $p ]]; then
+        n=$(lxc_containers "$p" | wc -l)
+        printf '  %-14s %s (%s containers)\n' lxcpath "$p" "$n"
+    else
+        printf '  %-14s down\n' lxcpath
+        return 1
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -946,3 +946,5 @@ def of_bridge(lab, name, protocols=OF_PROTOCOLS, fail_mode=None, ports=()):
 # The btrfs suite's fixtures (tests/integration/btrfs). They live in btrfs_support.py because a
 # conftest.py in that directory would take the module name ``conftest`` from this file.
 from btrfs_support import bdir, btrfs_cmd, btrfs_mounts, plain_dir, replica_dir  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
+# The liblxc suite's fixtures (tests/integration/containers), for the same reason.
+from lxc_support import ct_names, debian_base, lxc_backend, lxc_module, lxcpath  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position

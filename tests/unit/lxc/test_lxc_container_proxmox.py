@@ -59,6 +59,12 @@ WEB = dict(id=150, name="web", template=TEMPLATE, hostname="web", cores=1, memor
            network=[{"bridge": "vmbr0", "address": "192.0.2.50/24", "gateway": "192.0.2.1"}])
 
 
+def web(**changes):
+    out = dict(WEB)
+    out.update(changes)
+    return out
+
+
 def writes(sim):
     return [(r.method, r.template) for r in sim.requests if r.method != "GET"]
 
@@ -80,17 +86,17 @@ def test_create_start_idempotent_and_check_mode_predicts(tmp_path, sim):
 def test_update_sends_only_what_changed_and_reports_pending_restart(tmp_path, sim):
     run_module(tmp_path, sim, **WEB)
     before = len(sim.requests)
-    out = run_module(tmp_path, sim, **dict(WEB, memory_mb=1024))
+    out = run_module(tmp_path, sim, **web(memory_mb=1024))
     assert out["changes"] == ["set memory_mb"] and out["restart_required"] is False
     puts = [r for r in sim.requests[before:] if r.method == "PUT"]
     assert len(puts) == 1 and sorted(k for k in puts[0].params if k != "digest") == ["memory"]
-    out = run_module(tmp_path, sim, check=True, **dict(WEB, memory_mb=1024, hostname="web2"))
+    out = run_module(tmp_path, sim, check=True, **web(memory_mb=1024, hostname="web2"))
     assert out["changes"] == ["set hostname"] and out["restart_required"] is True
     assert out["diff"]["after"]["hostname"] == "web2" and out["diff"]["before"]["hostname"] == "web"
-    out = run_module(tmp_path, sim, **dict(WEB, memory_mb=1024, hostname="web2"))
+    out = run_module(tmp_path, sim, **web(memory_mb=1024, hostname="web2"))
     assert out["changes"] == ["set hostname"] and out["restart_required"] is True
     assert any("next start" in str(w) for w in out.get("warnings", [])), out
-    out = run_module(tmp_path, sim, restart_on_change=True, **dict(WEB, memory_mb=1024, hostname="web3"))
+    out = run_module(tmp_path, sim, restart_on_change=True, **web(memory_mb=1024, hostname="web3"))
     assert out["changes"] == ["set hostname", "restart (for hostname)"] and out["restart_required"] is False
     assert out["container"]["state"] == "running"
 
@@ -109,10 +115,10 @@ def test_found_by_name_without_id_and_absent(tmp_path, sim):
 
 def test_stopped_and_restarted(tmp_path, sim):
     run_module(tmp_path, sim, **WEB)
-    assert run_module(tmp_path, sim, **dict(WEB, state="stopped"))["changes"] == ["stop"]
-    assert run_module(tmp_path, sim, **dict(WEB, state="stopped"))["changed"] is False
-    assert run_module(tmp_path, sim, **dict(WEB, state="restarted"))["changes"] == ["start"]
-    assert run_module(tmp_path, sim, **dict(WEB, state="restarted"))["changes"] == ["restart"]
+    assert run_module(tmp_path, sim, **web(state="stopped"))["changes"] == ["stop"]
+    assert run_module(tmp_path, sim, **web(state="stopped"))["changed"] is False
+    assert run_module(tmp_path, sim, **web(state="restarted"))["changes"] == ["start"]
+    assert run_module(tmp_path, sim, **web(state="restarted"))["changes"] == ["restart"]
 
 
 @pytest.mark.parametrize("args, message", [
