@@ -70,6 +70,13 @@ def test_busybox_on_socket_and_veth_ports(lab, names, ct_names, lxcpath):
         ping = lab.sh(["ip", "netns", "exec", netns, "ping", "-c", "2", "-W", "2", address], check=False)
         assert ping.returncode == 0, ping.stdout + ping.stderr
 
+    # The info module sees it, with both addresses.
+    info_run = lab.playbook([{"name": "info", "opdbus.infra.lxc_container_info": {"lxcpath": lxcpath, "names": [ct]}}])
+    found = info_run.result("info")["containers"]
+    assert [(c["name"], c["state"]) for c in found] == [(ct, "running")], found
+    assert found[0]["addresses"] == {"eth0": ["10.77.0.2/24"], "eth1": ["10.77.1.2/24"]}
+    assert found[0]["config"]["network"][0]["port"] == sock
+
     # Stop: the socket port's tap comes back to the host; absent removes the container.
     stopped = lab.playbook([task("stop", dict(args, state="stopped"))])
     assert stopped.rc == 0 and stopped.result("stop")["changes"] == ["stop"], stopped.output

@@ -35,7 +35,7 @@ def collections_root():
     return installed if os.path.isdir(os.path.join(installed, "ansible_collections", "opdbus", "infra")) else None
 
 
-def run_module(tmp_path, sim, check=False, diff=True, **args):
+def run_module(tmp_path, sim, check=False, diff=True, module="lxc_container", **args):
     params = dict(backend="proxmox", api_host=sim.host, api_port=sim.port, node="pve1", api_token_id=TOKEN,
                   api_token_secret=SECRET, validate_certs=False, timeout=10)
     params.update(args)
@@ -47,7 +47,7 @@ def run_module(tmp_path, sim, check=False, diff=True, **args):
     root = collections_root()
     if root:
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.opdbus.infra.plugins.modules.lxc_container", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.opdbus.infra.plugins.modules." + module, str(path)],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
         return json.loads(proc.stdout)
@@ -142,3 +142,19 @@ def test_lxc_backend_options_are_refused_clearly(tmp_path, sim):
     assert out.get("failed") is True and "id is a Proxmox VE VMID" in out["msg"]
     out = run_module(tmp_path, sim, backend="proxmox", api_host=None, id=150, name="web")
     assert out.get("failed") is True and "api_host" in out["msg"]
+
+
+def test_info_lists_state_config_and_addresses(tmp_path, sim):
+    run_module(tmp_path, sim, **WEB)
+    run_module(tmp_path, sim, **web(id=151, name="db", hostname="db", state="stopped",
+                                    network=[{"bridge": "vmbr0", "address": "192.0.2.51/24"}]))
+    before = len(sim.requests)
+    out = run_module(tmp_path, sim, module="lxc_container_info")
+    assert out["changed"] is False and [(c["name"], c["id"], c["state"]) for c in out["containers"]] == [
+        ("db", 151, "stopped"), ("web", 150, "running")]
+    web_ct = out["containers"][1]
+    assert web_ct["config"]["memory_mb"] == 512 and web_ct["addresses"]["eth0"] == ["192.0.2.50/24"]
+    assert out["containers"][0]["addresses"] == {}
+    assert all(r.method == "GET" for r in sim.requests[before:])
+    only = run_module(tmp_path, sim, module="lxc_container_info", names=["151"])
+    assert [c["name"] for c in only["containers"]] == ["db"]
