@@ -7,10 +7,12 @@ python3-lxc is a Debian package of the *system* Python. :func:`import_lxc` impor
 the module runs under another interpreter, re-runs the module under one that has it (Ansible's
 respawn, as ansible.builtin.apt does for python3-apt).
 
-Every operation goes through the binding; none runs an ``lxc-*`` tool. Helpers outside liblxc:
-the interface addresses of a running container are read by running the host's ``ip -j addr``
-inside the container's network namespace (attached through the binding, ``attach_wait`` with
-``CLONE_NEWNET`` only), because ``get_ips`` gives addresses without their prefix length.
+Every operation goes through the binding; none runs an ``lxc-*`` tool or any other tool of the
+host. The interface addresses of a running container are read by a Python child attached to the
+container's network namespace only (``attach_wait`` with ``CLONE_NEWNET``) that dumps them over
+rtnetlink (rtnl.py), because ``get_ips`` gives addresses without their prefix length. Whether
+systemd inside has finished booting is asked from inside the container (``systemctl
+is-system-running``, the container's own client of its own manager).
 
 Config mapping (see docs/lxc-backends.md): hostname -> ``lxc.uts.name``; cores, memory_mb, swap_mb
 -> cgroup limits (``lxc.cgroup2.cpu.max``/``memory.max``/``memory.swap.max`` on a cgroup v2 host,
@@ -48,6 +50,7 @@ from ansible_collections.opdbus.infra.plugins.module_utils.btrfs import is_btrfs
 from ansible_collections.opdbus.infra.plugins.module_utils.lxc.base import (
     Backend, LxcError, NotFound, Timeout, ValidationError, needs_restart, normalise_spec,
 )
+from ansible_collections.opdbus.infra.plugins.module_utils.lxc.rtnl import dump_addresses
 
 META_FILE = "opdbus.json"
 DEBIAN_RELEASE = "bookworm"
@@ -91,6 +94,20 @@ def import_lxc(module=None):
     if module is not None:
         module.fail_json(msg=msg)
     raise LxcError(msg)
+
+
+def _addresses_child(write_fd):
+    """Runs in a child attached to a container's network namespace: write its addresses as JSON to write_fd."""
+    try:
+        payload = json.dumps(dump_addresses()).encode("utf-8")
+        code = 0
+    except Exception as exc:  # pylint: disable=broad-except
+        payload = ("error: %s" % exc).encode("utf-8")
+        code = 1
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(write_fd, view):]
+    return code
 
 
 def cgroup_version():
@@ -681,17 +698,31 @@ class LiblxcBackend(Backend):
                 raise
 
     def addresses(self, ident):
-        """{interface: [address/prefix]} without lo and link-local addresses ({} when stopped)."""
+        """{interface: [address/prefix]} without lo and link-local addresses ({} when stopped).
+
+        Read natively: a child attached to the container's network namespace only dumps the
+        addresses over rtnetlink (rtnl.py) and hands them back through a pipe.
+        """
         c = self._existing(ident)
         if not c.running:
             return {}
-        code, out = self.run(ident, ["ip", "-j", "addr", "show"], net_only=True)
-        if code != 0:
-            raise LxcError("cannot read the addresses of %s (ip -j addr show in its network namespace exited %s)" % (ident, code))
-        result = {}
-        for link in json.loads(out or "[]"):
-            if link.get("ifname") == "lo":
-                continue
-            addrs = [a for a in link.get("addr_info", []) if "local" in a and a.get("scope") != "link"]
-            result[link["ifname"]] = ["%s/%s" % (a["local"], a["prefixlen"]) for a in addrs]
-        return result
+        read_fd, write_fd = os.pipe()
+        try:
+            code = c.attach_wait(_addresses_child, write_fd, namespaces=self.lxc.CLONE_NEWNET)
+            os.close(write_fd)
+            write_fd = None
+            chunks = []
+            while True:
+                chunk = os.read(read_fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(read_fd)
+            if write_fd is not None:
+                os.close(write_fd)
+        data = b"".join(chunks)
+        if code != 0 or not data:
+            raise LxcError("cannot read the addresses of %s in its network namespace (child exited %s: %s)"
+                           % (ident, code, data.decode("utf-8", "replace")[:300]))
+        return json.loads(data.decode("utf-8"))
