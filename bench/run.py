@@ -30,7 +30,10 @@ all three. The peer collection is taken from the ``ansible==10.7.0`` wheel (the 
 ``ansible`` release for this Python that bundles it) and cached in .bench/collections.
 
 ``make bench`` runs this file: this benchmark, then benchmark 2 (``bench/openflow.py``,
-openflow_flow against ovs-ofctl); ``--only ovs_bridge`` or ``--only openflow_flow`` runs one of
+openflow_flow against ovs-ofctl), then benchmark 3 (``bench/ledger.py``, the audit ledger
+callback against ARA, and the ledger's appends, verify, search and embedding), then benchmark 4
+(``bench/containers.py``, lxc_container's liblxc backend against lxc-create and lxc-ls);
+``--only ovs_bridge``, ``--only openflow_flow``, ``--only ledger`` or ``--only lxc`` runs one of
 them (see run_all).
 
 Standard library only.
@@ -882,25 +885,30 @@ def cleanup(vsctl):
         say("bench: cleanup failed: %s" % exc)
 
 
-BENCHMARKS = ("ovs_bridge", "openflow_flow")
+BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc")
+SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"))
 
 
 def run_all(argv):
-    """Both benchmarks, this one first; ``--only NAME`` runs one, with the other options for it.
+    """All four benchmarks, this one first; ``--only NAME`` runs one, with the other options for it.
 
-    Without --only, the options are this benchmark's, and --runs and --no-doc go to benchmark 2
-    as well. Benchmark 2 runs even when this one failed; the exit code is the first non-zero one.
+    Without --only, the options are this benchmark's, and --runs and --no-doc go to benchmarks 2
+    to 4 as well. Benchmarks 2 to 4 run even when an earlier one failed; the exit code is the
+    first non-zero one.
     """
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--only", choices=BENCHMARKS)
     known, rest = ap.parse_known_args(argv)
     if known.only is None and ("-h" in rest or "--help" in rest):
-        say("bench/run.py runs benchmark 1 (ovs_bridge, below), then benchmark 2 (bench/openflow.py); "
-            "--only ovs_bridge|openflow_flow runs one of them.\n")
+        say("bench/run.py runs benchmark 1 (ovs_bridge, below), then benchmark 2 (bench/openflow.py), then "
+            "benchmark 3 (bench/ledger.py), then benchmark 4 (bench/containers.py); "
+            "--only ovs_bridge|openflow_flow|ledger|lxc runs one of them.\n")
     rc = 0
     if known.only in (None, "ovs_bridge"):
         rc = main(rest)
-    if known.only in (None, "openflow_flow"):
+    for name, script in SUBPROCESS_BENCHMARKS:
+        if known.only not in (None, name):
+            continue
         if known.only:
             forward = rest
         else:
@@ -910,7 +918,7 @@ def run_all(argv):
             common = shared.parse_known_args(rest)[0]
             forward = (["--runs", common.runs] if common.runs else []) + (["--no-doc"] if common.no_doc else [])
         say("")
-        p = subprocess.run([sys.executable, os.path.join(BENCH, "openflow.py")] + forward, check=False)
+        p = subprocess.run([sys.executable, os.path.join(BENCH, script)] + forward, check=False)
         rc = rc or p.returncode
     return rc
 
