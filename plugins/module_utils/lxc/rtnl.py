@@ -89,7 +89,7 @@ def dump_addresses():
     finally:
         sock.close()
     result = {}
-    for index, family, address, prefixlen, scope in parse_addresses(messages):
+    for index, unused_family, address, prefixlen, scope in parse_addresses(messages):
         if scope in (RT_SCOPE_LINK, RT_SCOPE_HOST):
             continue
         try:
@@ -98,6 +98,5 @@ def dump_addresses():
             name = "if%d" % index
         if name == "lo":
             continue
-        del family
         result.setdefault(name, []).append("%s/%d" % (address, prefixlen))
     return result
