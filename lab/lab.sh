@@ -397,7 +397,7 @@ ovs_status() {
 # then removes the image. Two filesystems, so that send/receive across filesystems is testable.
 BTRFS_DIR=$LAB_DIR/btrfs
 BTRFS_FS=(main replica)
-BTRFS_SIZE=${OPDBUS_BTRFS_SIZE:-1G}
+BTRFS_SIZE=${OPDBUS_BTRFS_SIZE:-4G}
 
 btrfs_env() {
     printf 'export OPDBUS_BTRFS_MNT=%q\n' "$BTRFS_DIR/main"
