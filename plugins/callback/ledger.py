@@ -22,8 +22,9 @@ description:
   - Results of C(no_log) tasks are replaced by a marker; values under secret-looking keys and secret-looking spans of
     text (private keys, tokens, passwords) are redacted (see O(redact_keys) and O(redact_patterns)).
   - Each record is written before the callback returns (it survives the controller being killed) and made durable
-    with fsync by a background group commit (O(fsync_interval)); the same thread embeds each record for similarity
-    search (C(<dir>/vectors)) and signs checkpoints, so the play is not held up.
+    with fsync by a background group commit (O(fsync_interval)); the same thread embeds the records for similarity
+    search in batches (at play ends, at the end of the run and every 512 records)
+    (C(<dir>/vectors)) and signs checkpoints, so the play is not held up.
   - On btrfs the ledger directory is its own subvolume, snapshotted read-only by O(snapshot_policy) and pruned by the
     retention options. Elsewhere the ledger works without snapshots and says so once (the reason is kept in
     C(<dir>/snapshots-off)).
@@ -75,9 +76,11 @@ options:
   fsync_interval:
     description:
       - Group commit window in milliseconds. Records are written at once and fsynced together at most this long after.
+      - A record is safe from a crash of the controller as soon as the callback returns; this window is what a power
+        loss can take. Shorter windows cost CPU time in fsync (measured in docs/performance.md).
       - V(0) fsyncs every record before the callback returns (slower, for filesystems without ordered writes).
     type: int
-    default: 50
+    default: 200
     env:
       - name: OPDBUS_LEDGER_FSYNC_INTERVAL
     ini:
@@ -206,6 +209,7 @@ from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.redact import 
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger, LedgerError, LedgerLockedError
 
 SNAPSHOTS_OFF = "snapshots-off"
+EMBED_BATCH = 512
 STOP = object()
 FLUSH = "flush"
 
@@ -243,27 +247,35 @@ class Writer:
         self._embed_factory = embed_factory
         self._cache = None
         self._embed_failed = False
+        self._to_embed = []
         self.snapshots = snapshots
         self.warn = warn
         self.errors = []
         self.last_checkpoint = ledger.size
-        self._queue = queue.Queue()
+        # The play's thread only appends to _pending (atomic under the GIL) and never wakes the
+        # background thread per record: that one wakes on its own every fsync_interval, or when
+        # a flush is asked for, so the two threads do not trade the interpreter lock per result.
+        self._pending = []
+        self._requests = queue.Queue()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="opdbus-ledger", daemon=True)
         self._thread.start()
 
     def record(self, fields):
         recs = self.ledger.append([fields], durable=self.interval == 0)
-        self._queue.put(recs[0])
+        self._pending.append(recs[0])
         return recs[0]
 
     def flush(self, checkpoint=False, snapshot_reason=None):
-        """Wait until all queued records are durable, embedded and (optionally) checkpointed and snapshotted."""
+        """Wait until all records so far are durable, embedded and (optionally) checkpointed and snapshotted."""
         done = threading.Event()
-        self._queue.put((FLUSH, checkpoint, snapshot_reason, done))
+        self._requests.put((FLUSH, checkpoint, snapshot_reason, done))
+        self._wake.set()
         done.wait()
 
     def close(self):
-        self._queue.put(STOP)
+        self._requests.put(STOP)
+        self._wake.set()
         self._thread.join()
         self.ledger.close()
 
@@ -272,35 +284,34 @@ class Writer:
     def _run(self):
         stop = False
         while not stop:
-            batch = []
+            self._wake.wait(self.interval or 0.05)
+            self._wake.clear()
             flushes = []
-            item = self._queue.get()
-            deadline = time.monotonic() + self.interval
             while True:
-                if item is STOP:
-                    stop = True
-                elif isinstance(item, tuple):
-                    flushes.append(item)
-                elif item is not None:
-                    batch.append(item)
-                if stop or flushes:
-                    break
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
                 try:
-                    item = self._queue.get(timeout=timeout)
+                    item = self._requests.get_nowait()
                 except queue.Empty:
                     break
-            self._step(batch, flushes, final=stop)
+                if item is STOP:
+                    stop = True
+                else:
+                    flushes.append(item)
+            batch, self._pending = self._pending, []
+            if batch or flushes or stop:
+                self._step(batch, flushes, final=stop)
 
     def _step(self, batch, flushes, final):
         try:
             self.ledger.sync()
         except (OSError, LedgerError) as exc:
             self._error("ledger fsync failed: %s" % exc)
-        if batch:
-            self._embed(batch)
+        # Vectors are made in large batches (a batch costs ~13 us a record, one at a time ~45 us,
+        # and the work would compete with the play for the interpreter): at play ends, at the
+        # end of the run and every EMBED_BATCH records.
+        self._to_embed.extend(batch)
+        if self._to_embed and (final or flushes or len(self._to_embed) >= EMBED_BATCH):
+            self._embed(self._to_embed)
+            self._to_embed = []
         want_checkpoint = final or any(flush[1] for flush in flushes)
         if self.checkpoint_every and self.ledger.size - self.last_checkpoint >= self.checkpoint_every:
             want_checkpoint = True
@@ -389,6 +400,7 @@ class CallbackModule(CallbackBase):
         self.playbook = None
         self.play = None
         self.task_started = {}
+        self.task_cache = {}
         self.warned = set()
 
     # -- setup ---------------------------------------------------------------
@@ -513,33 +525,59 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self.task_started[task._uuid] = time.time()
+        self.task_cache.pop(task._uuid, None)
 
     def v2_playbook_on_handler_task_start(self, task):
         self.task_started[task._uuid] = time.time()
+        self.task_cache.pop(task._uuid, None)
+
+    def _task_fields(self, task):
+        """What every result of one task shares, looked up once per task (Ansible's attribute
+        lookups walk the task's parents and are not free)."""
+        cached = self.task_cache.get(task._uuid)
+        if cached is None:
+            role = getattr(task, "_role", None)
+            cached = {
+                "play": self.play,
+                "role": role.get_name() if role is not None else None,
+                "task": task.get_name(),
+                "task_uuid": task._uuid,
+                "module": getattr(task, "resolved_action", None) or task.action,
+                "no_log": getattr(task, "no_log", False),
+                "ignore_errors": bool(getattr(task, "ignore_errors", False)),
+            }
+            self.task_cache[task._uuid] = cached
+        return cached
+
+    @staticmethod
+    def _no_log(res, shared):
+        """Ansible's own verdict for this result (templated no_log resolved) when it gave one, else the task's."""
+        if isinstance(res, dict) and isinstance(res.get("_ansible_no_log"), bool):
+            return res["_ansible_no_log"] or shared["no_log"] is True
+        return bool(shared["no_log"])
 
     def _result(self, result, status):
         task = result._task
         res = result._result
+        shared = self._task_fields(task)
         started = self.task_started.get(task._uuid)
-        role = getattr(task, "_role", None)
         changed = bool(res.get("changed", False)) if isinstance(res, dict) else False
         if status == "ok" and changed:
             status = "changed"
-        no_log = bool(getattr(task, "no_log", False))
         fields = {
             "kind": "task",
-            "play": self.play,
-            "role": role.get_name() if role is not None else None,
-            "task": task.get_name(),
-            "task_uuid": task._uuid,
+            "play": shared["play"],
+            "role": shared["role"],
+            "task": shared["task"],
+            "task_uuid": shared["task_uuid"],
             "host": result._host.get_name(),
-            "module": getattr(task, "resolved_action", None) or task.action,
+            "module": shared["module"],
             "status": status,
             "changed": changed,
             "duration": (time.time() - started) if started else None,
-            "result": self.redactor.clean(res, no_log=no_log) if self.redactor else {},
+            "result": self.redactor.clean(res, no_log=self._no_log(res, shared)) if self.redactor else {},
         }
-        if status == "failed" and getattr(task, "ignore_errors", False):
+        if status == "failed" and shared["ignore_errors"]:
             fields["result"] = dict(fields["result"], ignored=True)
         self._append(fields)
 
