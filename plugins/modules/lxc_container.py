@@ -263,6 +263,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.opdbus.infra.plugins.module_utils.lxc.base import (
     LxcError, ValidationError, needs_restart, normalise_spec, spec_changes,
 )
+from ansible_collections.opdbus.infra.plugins.module_utils.lxc.factory import make_backend
 from ansible_collections.opdbus.infra.plugins.module_utils.lxc.proxmox import CONNECTION_SPEC
 from ansible_collections.opdbus.infra.plugins.module_utils.ovsdb import DEFAULT_ENDPOINT, OvsdbError
 
@@ -322,19 +323,6 @@ def desired_spec(params):
             if nic.get("type") == "socket" and not nic.get("port"):
                 raise ValidationError("network[%d]: a socket interface needs port (the OVS internal port, e.g. priv_wg)" % pos)
     return normalise_spec(raw)
-
-
-def make_backend(module):
-    params = module.params
-    if params["backend"] == "proxmox":
-        from ansible_collections.opdbus.infra.plugins.module_utils.lxc.proxmox import ProxmoxBackend
-        return ProxmoxBackend(params["api_host"], params["node"], api_user=params["api_user"],
-                              api_password=params["api_password"], api_token_id=params["api_token_id"],
-                              api_token_secret=params["api_token_secret"], api_port=params["api_port"],
-                              validate_certs=params["validate_certs"], timeout=params["timeout"], storage=params["storage"])
-    from ansible_collections.opdbus.infra.plugins.module_utils.lxc.liblxc import LiblxcBackend, import_lxc
-    binding = import_lxc(module)
-    return LiblxcBackend(params["lxcpath"] or "/var/lib/lxc", lxc_module=binding)
 
 
 def find_ident(backend, params, spec):

@@ -90,19 +90,8 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.opdbus.infra.plugins.module_utils.lxc.base import LxcError, NotFound, ValidationError
+from ansible_collections.opdbus.infra.plugins.module_utils.lxc.factory import make_backend
 from ansible_collections.opdbus.infra.plugins.module_utils.lxc.proxmox import CONNECTION_SPEC
-
-
-def make_backend(module):
-    params = module.params
-    if params["backend"] == "proxmox":
-        from ansible_collections.opdbus.infra.plugins.module_utils.lxc.proxmox import ProxmoxBackend
-        return ProxmoxBackend(params["api_host"], params["node"], api_user=params["api_user"],
-                              api_password=params["api_password"], api_token_id=params["api_token_id"],
-                              api_token_secret=params["api_token_secret"], api_port=params["api_port"],
-                              validate_certs=params["validate_certs"], timeout=params["timeout"])
-    from ansible_collections.opdbus.infra.plugins.module_utils.lxc.liblxc import LiblxcBackend, import_lxc
-    return LiblxcBackend(params["lxcpath"] or "/var/lib/lxc", lxc_module=import_lxc(module))
 
 
 def collect(backend, wanted):
