@@ -27,11 +27,11 @@ The callback must not hold the play up. Six parts, in this order:
                callback's own code path is also timed: ``Redactor.clean(result)`` plus
                ``Writer.record(fields)`` (plugins/callback/ledger.py) for 10,000 realistic
                debug and command results, with a real Ledger and the Writer's background
-               thread running (group commit every 50 ms, embedding, checkpoints), median of
+               thread running (group commit every 200 ms, embedding, checkpoints), median of
                5 repeats: the time the play's thread spends per result.
   2. appends   ``Ledger.append`` with ``durable=True`` one record at a time (a group commit
                of 1), in batches of 100, and the callback's mode (``durable=False`` plus a
-               ``sync()`` every 50 ms from another thread): records per second, on the
+               ``sync()`` every 200 ms from another thread): records per second, on the
                filesystem of .bench/.
   3. verify    a 1,000,000-record ledger (built in batches of 1,000 with ``durable=False``,
                one ``sync()``; the build rate is reported), then ``verify(path)`` once:
@@ -486,14 +486,14 @@ def record_fields(templates, n, seed):
 # --------------------------------------------------------------------------------------------
 
 def make_writer(path):
-    """The callback's Writer with its defaults: 50 ms group commit, checkpoints every 1000, hashing vectors."""
+    """The callback's Writer with its defaults: 200 ms group commit, checkpoints every 1000, hashing vectors."""
     from ansible_collections.opdbus.infra.plugins.callback.ledger import Writer
     from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import load_or_create_key
     from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.embed import VectorCache, load_embedder
     from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger
     ledger = Ledger(path)
     warnings = []
-    writer = Writer(ledger, 50, 1000, lambda: load_or_create_key(path + ".key", "bench/opdbus-ledger"),
+    writer = Writer(ledger, 200, 1000, lambda: load_or_create_key(path + ".key", "bench/opdbus-ledger"),
                     lambda: VectorCache(os.path.join(path, "vectors"), load_embedder("hashing")), None,
                     warnings.append)
     return writer, warnings
@@ -581,13 +581,13 @@ def appends(fields, one_by_one_max, one_by_one_seconds, n_batched):
     ledger.close()
     _check_and_drop(path, n_batched, verify)
 
-    # The callback's mode: durable=False per record, sync() every 50 ms from a thread.
+    # The callback's mode: durable=False per record, sync() every 200 ms from a thread.
     path, ledger = fresh("group")
     stop = threading.Event()
     syncs = [0]
 
     def syncer():
-        while not stop.wait(0.05):
+        while not stop.wait(0.2):
             ledger.sync()
             syncs[0] += 1
 
@@ -908,7 +908,7 @@ def append_lines(res, machine):
     a = res["appends"]
     names = (("single", "`append([rec], durable=True)`, one at a time (2 fsyncs each)"),
              ("batch100", "`append(100 recs, durable=True)`, batches of 100"),
-             ("group", "callback's mode: `append([rec], durable=False)` + `sync()` every 50 ms"))
+             ("group", "callback's mode: `append([rec], durable=False)` + `sync()` every 200 ms"))
     lines = ["| mode | records | seconds | records/s |", "|---|--:|--:|--:|"]
     for key, label in names:
         e = a[key]
@@ -1072,7 +1072,7 @@ def render_section(args, machine, res, elapsed):
            "- `none`: no audit callback. `ara`: `ANSIBLE_CALLBACK_PLUGINS=$(python -m ara.setup.callback_plugins)`, "
            "offline API client, sqlite in `ARA_BASE_DIR=.bench/ledger/ara`. `ours`: "
            "`ANSIBLE_CALLBACKS_ENABLED=opdbus.infra.ledger`, `OPDBUS_LEDGER_DIR=.bench/ledger/ledger`, default "
-           "options (50 ms group commit, hashing embeddings, a checkpoint every 1,000 records and at each play's "
+           "options (200 ms group commit, hashing embeddings, a checkpoint every 1,000 records and at each play's "
            "end; snapshots off on %s). Both stores start empty and persist over the rounds." % m["filesystem"],
            "- %d counted round%s after %d warm-up round%s (the warm-up absorbs ARA's database migration and the "
            "ledger's key creation); in each round every variant runs once, in an order that rotates per round. "
