@@ -101,3 +101,36 @@ def test_bad_inputs_fail_before_touching_anything(lab, names, ct_names, lxcpath)
         assert result.get("failed") is True and message in result["msg"], (args, result)
         assert "module_stderr" not in result and "exception" not in result, result
         assert not os.path.exists(os.path.join(lxcpath, ct)), "a failed run left %s behind" % ct
+
+
+def test_changes_live_and_pending_restart(lab, ct_names, lxcpath):
+    ct = ct_names.new("chg")
+    base = {"name": ct, "template": "busybox", "lxcpath": lxcpath, "cores": 1, "memory_mb": 128, "hostname": "one",
+            "state": "started", "timeout": 60}
+    run = lab.playbook([task("create", base)])
+    assert run.rc == 0, run.output
+    # memory applies live: no restart needed; the container's cgroup says so (oracle: lxc-cgroup)
+    more = dict(base, memory_mb=256)
+    run = lab.playbook([task("more memory", more)], diff=True)
+    result = run.result("more memory")
+    assert result["changes"] == ["set memory_mb"] and result["restart_required"] is False, result
+    assert result["diff"]["before"]["memory_mb"] == 128 and result["diff"]["after"]["memory_mb"] == 256
+    limit = lab.sh(["lxc-cgroup", "-P", lxcpath, "-n", ct, "memory.limit_in_bytes"], check=False)
+    if limit.returncode != 0:  # a cgroup v2 host
+        limit = lab.sh(["lxc-cgroup", "-P", lxcpath, "-n", ct, "memory.max"])
+    assert int(limit.stdout.strip()) == 256 * 1024 * 1024
+    # a hostname waits for the next start, said as a warning; restart_on_change restarts
+    renamed = dict(more, hostname="two")
+    run = lab.playbook([task("rename", renamed), task("rename again", renamed)])
+    first = run.result("rename")
+    assert first["changes"] == ["set hostname"] and first["restart_required"] is True, first
+    assert "take effect at its next start" in run.output, run.output
+    assert run.result("rename again")["changed"] is False
+    pid_before = lab.sh(["lxc-info", "-P", lxcpath, "-n", ct, "-p", "-H"]).stdout.strip()
+    run = lab.playbook([task("restart", dict(renamed, hostname="three", restart_on_change=True))])
+    result = run.result("restart")
+    assert result["changes"] == ["set hostname", "restart (for hostname)"] and result["restart_required"] is False, result
+    pid_after = lab.sh(["lxc-info", "-P", lxcpath, "-n", ct, "-p", "-H"]).stdout.strip()
+    assert pid_before != pid_after
+    uts = lab.sh(["nsenter", "--uts=/proc/%s/ns/uts" % pid_after, "hostname"]).stdout.strip()
+    assert uts == "three"
