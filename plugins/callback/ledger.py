@@ -65,7 +65,7 @@ options:
       - section: opdbus_ledger
         key: origin
   checkpoint_every:
-    description: Sign a checkpoint every this many records (besides the end of each play). V(0) only at play ends.
+    description: Sign a checkpoint when this many records have come since the last one (besides the end of each play). V(0) only at play ends.
     type: int
     default: 1000
     env:
@@ -264,6 +264,8 @@ class Writer:
     def record(self, fields):
         recs = self.ledger.append([fields], durable=self.interval == 0)
         self._pending.append(recs[0])
+        if self.checkpoint_every and recs[0]["seq"] + 1 - self.last_checkpoint >= self.checkpoint_every:
+            self._wake.set()  # a checkpoint is due: do not wait for the timer
         return recs[0]
 
     def flush(self, checkpoint=False, snapshot_reason=None):
