@@ -22,9 +22,9 @@ description:
   - Results of C(no_log) tasks are replaced by a marker; values under secret-looking keys and secret-looking spans of
     text (private keys, tokens, passwords) are redacted (see O(redact_keys) and O(redact_patterns)).
   - Each record is written before the callback returns (it survives the controller being killed) and made durable
-    with fsync by a background group commit (O(fsync_interval)); the same thread embeds the records for similarity
-    search in batches (at play ends, at the end of the run and every 512 records)
-    (C(<dir>/vectors)) and signs checkpoints, so the play is not held up.
+    with fsync by a background group commit (O(fsync_interval)) and checkpoints are signed by the same background
+    thread, so the play is not held up. The records' vectors for similarity search (C(<dir>/vectors)) are made at the
+    end of the run, in one batch (records of a run that was killed get theirs from the next run's search).
   - On btrfs the ledger directory is its own subvolume, snapshotted read-only by O(snapshot_policy) and pruned by the
     retention options. Elsewhere the ledger works without snapshots and says so once (the reason is kept in
     C(<dir>/snapshots-off)).
@@ -209,7 +209,7 @@ from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.redact import 
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger, LedgerError, LedgerLockedError
 
 SNAPSHOTS_OFF = "snapshots-off"
-EMBED_BATCH = 512
+EMBED_BATCH = 20000
 STOP = object()
 FLUSH = "flush"
 
@@ -307,11 +307,12 @@ class Writer:
             self.ledger.sync()
         except (OSError, LedgerError) as exc:
             self._error("ledger fsync failed: %s" % exc)
-        # Vectors are made in large batches (a batch costs ~13 us a record, one at a time ~45 us,
-        # and the work would compete with the play for the interpreter): at play ends, at the
-        # end of the run and every EMBED_BATCH records.
+        # Vectors are made at the end of the run, in one batch (~13 us a record, where one at a
+        # time costs ~45 us), after the play's last fork: importing numpy into the controller makes
+        # every later fork of an Ansible worker ~0.3 ms slower (measured; docs/performance.md).
+        # A run with very many results embeds every EMBED_BATCH records to bound the memory held.
         self._to_embed.extend(batch)
-        if self._to_embed and (final or flushes or len(self._to_embed) >= EMBED_BATCH):
+        if self._to_embed and (final or len(self._to_embed) >= EMBED_BATCH):
             self._embed(self._to_embed)
             self._to_embed = []
         want_checkpoint = final or any(flush[1] for flush in flushes)
