@@ -300,7 +300,13 @@ class Writer:
                     flushes.append(item)
             batch, self._pending = self._pending, []
             if batch or flushes or stop:
-                self._step(batch, flushes, final=stop)
+                try:
+                    self._step(batch, flushes, final=stop)
+                except Exception as exc:  # pylint: disable=broad-except
+                    self._error("ledger background work failed: %s" % exc)
+                finally:
+                    for flush in flushes:  # never leave the play waiting
+                        flush[3].set()
 
     def _step(self, batch, flushes, final):
         try:
