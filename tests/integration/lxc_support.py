@@ -35,29 +35,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from btrfs_support import REPO  # importing it also makes the collection importable
+
 
 SYSTEM_SITE = "/usr/lib/python3/dist-packages"
 PREFIX = "opdbus-t-"
 DEBIAN_BASE = "opdbus-t-debian-base"
-
-
-def _collections_root():
-    installed = REPO / ".collections"
-    link = installed / "ansible_collections" / "opdbus" / "infra"
-    if link.is_dir() and link.resolve() == REPO:
-        return str(installed)
-    import tempfile  # pylint: disable=import-outside-toplevel
-    root = tempfile.mkdtemp(prefix="opdbus-lxc-")
-    os.makedirs(os.path.join(root, "ansible_collections", "opdbus"))
-    os.symlink(str(REPO), os.path.join(root, "ansible_collections", "opdbus", "infra"))
-    return root
-
-
-sys.path.insert(0, _collections_root())
-_COLLECTION = importlib.import_module("ansible_collections.opdbus.infra")
-if getattr(_COLLECTION, "_collection_meta", None) is None:
-    _COLLECTION._collection_meta = {}
 
 
 def import_system_lxc():
