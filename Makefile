@@ -19,7 +19,9 @@ SYS_PYTHON := /usr/bin/python3
 
 APT_PACKAGES := openvswitch-switch openvswitch-common iproute2 iputils-ping ethtool \
                 python3-venv python3-dev git make rsync tcpdump shellcheck \
-                btrfs-progs lxc lxc-templates python3-lxc debootstrap busybox-static
+                btrfs-progs lxc lxc-templates python3-lxc debootstrap busybox-static \
+                dbus python3-dbus libdbus-1-dev libglib2.0-dev pkg-config \
+                packagekit packagekit-tools polkitd
 
 VENV       := .venv
 PY         := $(VENV)/bin/python
