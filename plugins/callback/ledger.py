@@ -35,7 +35,8 @@ author:
   - opdbus.infra maintainers (@opdbus)
 requirements:
   - cryptography (signed checkpoints)
-  - numpy (embeddings; without it records are written without vectors, and a warning says so)
+  - numpy (embeddings, made in a helper process with the controller's Python; without numpy records are written
+    without vectors, a warning says so, and search makes them later)
 options:
   dir:
     description: The ledger directory. Created (0700) when missing; on btrfs as a subvolume.
@@ -205,11 +206,11 @@ except ImportError:  # pragma: no cover
     ANSIBLE_VERSION = "unknown"
 
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import default_key_path
+from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.embedworker import EmbedWorker
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.redact import Redactor, RedactError
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger, LedgerError, LedgerLockedError
 
 SNAPSHOTS_OFF = "snapshots-off"
-EMBED_BATCH = 20000
 STOP = object()
 FLUSH = "flush"
 
@@ -230,24 +231,23 @@ def parse_retention(text):
 
 
 class Writer:
-    """The ledger plus the background thread that fsyncs, embeds, checkpoints and snapshots.
+    """The ledger plus the background thread that fsyncs, checkpoints, snapshots and feeds the embedder.
 
     The calling thread appends (one ``write`` per record, in the page cache
     before ``record`` returns); the thread makes batches durable every
-    ``fsync_interval`` ms, then embeds them and signs a checkpoint when due.
-    ``flush(checkpoint=True)`` waits until everything queued so far is done.
+    ``fsync_interval`` ms, hands them to the embedding helper process and
+    signs a checkpoint when due. ``flush(checkpoint=True)`` waits until
+    everything queued so far is durable (and checkpointed); ``close`` also
+    waits for the helper's vectors.
     """
 
-    def __init__(self, ledger, fsync_interval, checkpoint_every, signer_factory, embed_factory, snapshots, warn):
+    def __init__(self, ledger, fsync_interval, checkpoint_every, signer_factory, embed_worker, snapshots, warn):
         self.ledger = ledger
         self.interval = max(0, fsync_interval) / 1000.0
         self.checkpoint_every = checkpoint_every
         self._signer_factory = signer_factory
         self._signer = None
-        self._embed_factory = embed_factory
-        self._cache = None
-        self._embed_failed = False
-        self._to_embed = []
+        self._embed_worker = embed_worker
         self.snapshots = snapshots
         self.warn = warn
         self.errors = []
@@ -256,20 +256,22 @@ class Writer:
         # background thread per record: that one wakes on its own every fsync_interval, or when
         # a flush is asked for, so the two threads do not trade the interpreter lock per result.
         self._pending = []
+        self._pending_lines = []
         self._requests = queue.Queue()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="opdbus-ledger", daemon=True)
         self._thread.start()
 
     def record(self, fields):
-        recs = self.ledger.append([fields], durable=self.interval == 0)
+        recs = self.ledger.append([fields], durable=self.interval == 0,
+                                  lines_out=self._pending_lines if self._embed_worker is not None else None)
         self._pending.append(recs[0])
         if self.checkpoint_every and recs[0]["seq"] + 1 - self.last_checkpoint >= self.checkpoint_every:
             self._wake.set()  # a checkpoint is due: do not wait for the timer
         return recs[0]
 
     def flush(self, checkpoint=False, snapshot_reason=None):
-        """Wait until all records so far are durable, embedded and (optionally) checkpointed and snapshotted."""
+        """Wait until all records so far are durable, handed to the embedder and (optionally) checkpointed and snapshotted."""
         done = threading.Event()
         self._requests.put((FLUSH, checkpoint, snapshot_reason, done))
         self._wake.set()
@@ -280,6 +282,10 @@ class Writer:
         self._wake.set()
         self._thread.join()
         self.ledger.close()
+        if self._embed_worker is not None:
+            problem = self._embed_worker.close()
+            if problem:
+                self._error("ledger records may lack vectors until a search makes them: %s" % problem)
 
     # -- the background thread -----------------------------------------------
 
@@ -299,28 +305,25 @@ class Writer:
                 else:
                     flushes.append(item)
             batch, self._pending = self._pending, []
+            lines, self._pending_lines = self._pending_lines, []
             if batch or flushes or stop:
                 try:
-                    self._step(batch, flushes, final=stop)
+                    self._step(batch, lines, flushes, final=stop)
                 except Exception as exc:  # pylint: disable=broad-except
                     self._error("ledger background work failed: %s" % exc)
                 finally:
                     for flush in flushes:  # never leave the play waiting
                         flush[3].set()
 
-    def _step(self, batch, flushes, final):
+    def _step(self, batch, lines, flushes, final):
         try:
             self.ledger.sync()
         except (OSError, LedgerError) as exc:
             self._error("ledger fsync failed: %s" % exc)
-        # Vectors are made at the end of the run, in one batch (~13 us a record, where one at a
-        # time costs ~45 us), after the play's last fork: importing numpy into the controller makes
-        # every later fork of an Ansible worker ~0.3 ms slower (measured; docs/performance.md).
-        # A run with very many results embeds every EMBED_BATCH records to bound the memory held.
-        self._to_embed.extend(batch)
-        if self._to_embed and (final or len(self._to_embed) >= EMBED_BATCH):
-            self._embed(self._to_embed)
-            self._to_embed = []
+        # Vectors are made by a helper process (embedworker): numpy never enters the controller,
+        # where it would make every later fork of an Ansible worker ~0.3 ms slower (measured).
+        if lines and self._embed_worker is not None:
+            self._embed_worker.feed(lines)
         want_checkpoint = final or any(flush[1] for flush in flushes)
         if self.checkpoint_every and self.ledger.size - self.last_checkpoint >= self.checkpoint_every:
             want_checkpoint = True
@@ -339,17 +342,6 @@ class Writer:
         if msg not in self.errors:
             self.errors.append(msg)
             self.warn(msg)
-
-    def _embed(self, batch):
-        if self._embed_failed or self._embed_factory is None:
-            return
-        try:
-            if self._cache is None:
-                self._cache = self._embed_factory()
-            self._cache.get_records(batch)
-        except Exception as exc:  # pylint: disable=broad-except
-            self._embed_failed = True
-            self._error("ledger records are written without vectors: %s" % exc)
 
     def _checkpoint(self):
         from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import write_checkpoint
@@ -457,14 +449,15 @@ class CallbackModule(CallbackBase):
             from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import load_or_create_key
             return load_or_create_key(key_path, origin)
 
-        embed_factory = None
+        embed_worker = None
         embedder = self.get_option("embedder")
         if embedder != "none":
-            def embed_factory():
-                from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.embed import VectorCache, load_embedder
-                return VectorCache(os.path.join(path, "vectors"), load_embedder(embedder))
+            try:
+                embed_worker = EmbedWorker(os.path.join(path, "vectors"), embedder)
+            except OSError as exc:
+                self._warn("ledger records are written without vectors (a search makes them later): %s" % exc)
         self.writer = Writer(ledger, self.get_option("fsync_interval"), self.get_option("checkpoint_every"), signer,
-                             embed_factory, snapshots, self._warn)
+                             embed_worker, snapshots, self._warn)
 
     def _snapshots(self, path, retention):
         """(Snapshots or None, why snapshots are off or None)."""

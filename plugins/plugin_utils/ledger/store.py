@@ -391,12 +391,13 @@ class Ledger:
             os.close(self._seg_fd)
         self._seg_fd = fd
 
-    def append(self, fields_list, durable=True):
+    def append(self, fields_list, durable=True, lines_out=None):
         """Append a batch of records; return them.
 
         ``durable=True`` (group commit): fsynced before returning.
         ``durable=False``: written (safe from a crash of this process), made
         durable by a later ``sync()`` or ``close()``.
+        ``lines_out``: a list that gets the records' stored lines (bytes, newline-terminated).
         """
         if self.readonly:
             raise LedgerError("ledger opened read-only")
@@ -423,6 +424,8 @@ class Ledger:
                 raise
             for leaf in leaves:
                 self._tree.append(leaf)
+            if lines_out is not None:
+                lines_out.extend(lines)
             self._last_hash = prev
             if durable and not self._unsynced:
                 self._synced_size = self.size
