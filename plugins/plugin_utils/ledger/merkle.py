@@ -237,3 +237,70 @@ def verify_consistency(first, second, proof, first_root, second_root):
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+class Frontier:
+    """The right edge of an append-only Merkle tree: enough to append and to compute the root.
+
+    ``hashes`` are the roots of the perfect subtrees the leaves so far decompose into, largest
+    first (one per set bit of ``size``), so a tree of any size needs O(log n) memory. The root is
+    the RFC 6962 MTH: the subtrees folded from the right. Used by a ledger's writer, which never
+    needs proofs; proofs come from :class:`MerkleTree`.
+    """
+
+    MAGIC = b"opdbus-frontier-1\n"
+
+    def __init__(self, size=0, hashes=()):
+        if len(hashes) != bin(size).count("1"):
+            raise MerkleError("a frontier of size %d has %d hashes, not %d" % (size, len(hashes), bin(size).count("1")))
+        self.size = size
+        self.hashes = [bytes(h) for h in hashes]
+
+    @classmethod
+    def from_leaf_hashes(cls, data, chunk=HASH_SIZE * 65536):
+        """From packed 32-byte leaf hashes (any bytes-like), streaming."""
+        frontier = cls()
+        frontier.extend_packed(data, chunk)
+        return frontier
+
+    def extend_packed(self, data, chunk=HASH_SIZE * 65536):
+        view = memoryview(data)
+        if len(view) % HASH_SIZE:
+            raise MerkleError("packed leaf hashes are not a multiple of 32 bytes")
+        for off in range(0, len(view), chunk):
+            part = bytes(view[off:off + chunk])
+            for pos in range(0, len(part), HASH_SIZE):
+                self.append(part[pos:pos + HASH_SIZE])
+
+    def append(self, leaf_hash):
+        hashes = self.hashes
+        hashes.append(leaf_hash)
+        n = self.size
+        while n & 1:
+            right = hashes.pop()
+            hashes[-1] = hash_children(hashes[-1], right)
+            n >>= 1
+        self.size += 1
+
+    def root(self):
+        if not self.size:
+            return EMPTY_ROOT
+        acc = self.hashes[-1]
+        for node in reversed(self.hashes[:-1]):
+            acc = hash_children(node, acc)
+        return acc
+
+    def to_bytes(self):
+        return self.MAGIC + self.size.to_bytes(8, "big") + b"".join(self.hashes)
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Parse :meth:`to_bytes`; MerkleError when it is not a whole frontier."""
+        head = len(cls.MAGIC) + 8
+        if len(data) < head or not data.startswith(cls.MAGIC):
+            raise MerkleError("not a frontier")
+        size = int.from_bytes(data[len(cls.MAGIC):head], "big")
+        body = data[head:]
+        if len(body) != HASH_SIZE * bin(size).count("1"):
+            raise MerkleError("frontier of size %d has %d bytes of hashes" % (size, len(body)))
+        return cls(size, [body[i:i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE)])

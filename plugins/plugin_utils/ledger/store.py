@@ -9,6 +9,7 @@ Layout of a ledger directory (directories 0700, files 0600)::
     records/seg-000000.jsonl  records, one stored line each (record.record_line + "\\n"),
     records/seg-000001.jsonl  rolled at ``max_records`` records or ``max_bytes`` bytes
     leaves.idx                the Merkle leaf hash of every record, 32 bytes each, in seq order
+    frontier                  the writer's Merkle frontier at its last sync (a cache, see below)
     checkpoints/              signed checkpoints (checkpoint.py)
     recovered/                bytes cut from a torn tail, kept as evidence
 
@@ -32,6 +33,16 @@ the cut bytes saved under ``recovered/``; the index is cut or completed from
 the records) and described in ``Ledger.recovery`` (a ``RecoveryReport``);
 with ``repair=False`` a ``TornTailError`` carrying the report is raised instead.
 Damage before the tail is not "repaired": that is tampering, for verify.py.
+
+Opening costs O(log n) and the size of the last segment, not the size of the ledger: closed
+segments are not read (the first line of each gives its first seq), and a writer gets its Merkle
+frontier (O(log n) hashes: enough to append and to compute roots for checkpoints) from
+``frontier``, which ``sync()`` rewrites, extended with the index entries written since. A
+``frontier`` file that is missing, stale beyond the index, or does not end on the index's entry is
+ignored and the frontier is rebuilt from ``leaves.idx`` in one pass. A wrong frontier cannot
+hide anything: checkpoints signed from it would not match the records, which verify recomputes.
+The full tree (for proofs and roots of earlier sizes) is built from ``leaves.idx`` on first use;
+read-only opens (verify, the command line) never use ``frontier``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,13 +51,14 @@ __metaclass__ = type
 
 import errno
 import fcntl
+import json
 import os
 import re
 import threading
 import time
 import weakref
 
-from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.merkle import HASH_SIZE, MerkleTree, hash_leaf
+from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.merkle import HASH_SIZE, Frontier, MerkleError, MerkleTree, hash_leaf
 from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.record import (
     GENESIS_PREV, RecordError, make_record, parse_line, record_hash, record_line,
 )
@@ -55,6 +67,8 @@ RECORDS_DIR = "records"
 CHECKPOINTS_DIR = "checkpoints"
 RECOVERED_DIR = "recovered"
 INDEX_FILE = "leaves.idx"
+FRONTIER_FILE = "frontier"
+TAIL_WINDOW = 4 * 1024 * 1024  # the part of the last segment a writer reads on open
 LOCK_FILE = "LOCK"
 SEGMENT_RE = re.compile(r"^seg-(\d{6})\.jsonl$")
 DIR_MODE = 0o700
@@ -141,6 +155,35 @@ def list_segments(records_dir):
     return found
 
 
+def _pread(path, offset, size=HASH_SIZE):
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def _read_prefix(path, size):
+    if not size:
+        return b""
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+class _Empty:
+    """An empty file stand-in for a ledger without an index yet."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def seek(self, offset):
+        pass
+
+    def read(self, size):
+        return b""
+
+
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -183,7 +226,10 @@ class Ledger:
         self._seg_fd = None
         self._idx_fd = None
         self._segments = []  # [ordinal, first_seq, count, bytes]
-        self._tree = MerkleTree()
+        self._tree = None  # the full tree, built on first use
+        self._frontier = Frontier()
+        self._last_leaf = None
+        self._frontier_saved = -1
         self._last_hash = GENESIS_PREV
         self._broken = None
         self._mutex = threading.Lock()
@@ -245,8 +291,23 @@ class Ledger:
                 raise LedgerCorruptError("segment %s out of sequence (expected %s)" % (name, segment_name(pos)))
         total = 0
         last_rec = None
+        firsts = None if self.readonly else self._closed_segment_starts(rdir, segs)
         for pos, (ordinal, name) in enumerate(segs):
             spath = os.path.join(rdir, name)
+            if pos < len(segs) - 1 and firsts is not None:
+                # A closed segment is not read: its count is where the next one starts.
+                count = firsts[pos + 1] - firsts[pos]
+                self._segments.append([ordinal, total, count, os.path.getsize(spath)])
+                total += count
+                continue
+            if firsts is not None and firsts[pos] == total:
+                tail = self._open_tail(spath, name, repair)
+                if tail is not None:
+                    kept_bytes, last_rec = tail
+                    count = last_rec["seq"] + 1 - total if last_rec is not None else 0
+                    self._segments.append([ordinal, total, count, kept_bytes])
+                    total += count
+                    continue
             with open(spath, "rb") as handle:
                 data = handle.read()
             if pos == len(segs) - 1:
@@ -270,8 +331,58 @@ class Ledger:
             self._last_hash = last_rec["hash"]
         self._open_index(total, last_rec, repair)
 
-    def _check_tail(self, spath, name, data, repair):
-        """Cut a torn tail off the last segment; return (kept bytes, last record or None)."""
+    def _open_tail(self, spath, name, repair):
+        """(segment bytes kept, last record) from the last segment's tail only; None: read it all."""
+        size = os.path.getsize(spath)
+        if size <= TAIL_WINDOW:
+            return None
+        with open(spath, "rb") as handle:
+            handle.seek(size - TAIL_WINDOW)
+            data = handle.read(TAIL_WINDOW)
+        cut = data.find(b"\n") + 1
+        if not cut:
+            return None  # one line longer than the window
+        base = size - TAIL_WINDOW + cut
+        try:
+            kept, last_rec = self._check_tail(spath, name, data[cut:], repair, base=base)
+        except LedgerCorruptError:
+            return None  # let the full read tell
+        if last_rec is None:
+            return None  # (what was cut is reported) the rest is read in full
+        return base + len(kept), last_rec
+
+    @staticmethod
+    def _closed_segment_starts(rdir, segs):
+        """The first seq of every segment but the last (and of the last when it has records), from
+        each one's first line; None when any looks wrong (then every segment is read and counted)."""
+        firsts = []
+        for pos, (ordinal, name) in enumerate(segs):
+            try:
+                with open(os.path.join(rdir, name), "rb") as handle:
+                    line = handle.readline()
+                if not line.endswith(b"\n"):
+                    if pos < len(segs) - 1:
+                        return None
+                    break  # an empty or torn last segment: _open reads it
+                first = json.loads(line)["seq"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            if not isinstance(first, int) or (pos == 0 and first != 0) or (firsts and first <= firsts[-1]):
+                return None
+            firsts.append(first)
+        if len(segs) > 1 and len(firsts) < len(segs) - 1:
+            return None
+        if len(firsts) < len(segs):
+            # The last segment is empty or torn at its first line: it starts where its records would.
+            # Its predecessor is then read in full by _open's fallback for an empty last segment.
+            return None
+        return firsts
+
+    def _check_tail(self, spath, name, data, repair, base=0):
+        """Cut a torn tail off the last segment; return (kept bytes, last record or None).
+
+        ``data`` is the segment from byte ``base`` on (whole lines): the whole segment, or its tail.
+        """
         keep = len(data)
         problems = []
         if data and not data.endswith(b"\n"):
@@ -281,7 +392,7 @@ class Ledger:
         while keep:
             start = data.rfind(b"\n", 0, keep - 1) + 1
             line = data[start:keep - 1]
-            lineno = data.count(b"\n", 0, start) + 1
+            where = "line %d" % (data.count(b"\n", 0, start) + 1) if not base else "byte %d" % (base + start)
             try:
                 rec = parse_line(line)
                 if record_hash(rec) != rec["hash"]:
@@ -289,33 +400,30 @@ class Ledger:
                 last_rec = rec
                 break
             except RecordError as exc:
-                problems.append(("bad-last-line", "%s line %d: %s" % (name, lineno, exc)))
+                problems.append(("bad-last-line", "%s %s: %s" % (name, where, exc)))
                 keep = start
                 if sum(1 for p in problems if p[0] == "bad-last-line") > 1:
                     # More than one bad line is not a torn write: leave it to verify.
                     raise LedgerCorruptError("%s: several bad lines at the tail; not a torn tail" % name) from exc
         if keep != len(data):
             for kind, detail in problems:
-                self.recovery.add(kind, detail, segment=name, offset=keep, bytes_cut=len(data) - keep)
+                self.recovery.add(kind, detail, segment=name, offset=base + keep, bytes_cut=len(data) - keep)
             if not repair or self.readonly:
                 if not repair:
                     raise TornTailError(self.recovery)
                 return data[:keep], last_rec
             saved = self._save_cut(name, data[keep:])
             self.recovery.events[-1]["saved_to"] = saved
-            self._truncate(spath, keep)
+            self._truncate(spath, base + keep)
         return data[:keep], last_rec
 
     def _open_index(self, total, last_rec, repair):
         ipath = os.path.join(self.path, INDEX_FILE)
-        data = b""
-        if os.path.exists(ipath):
-            with open(ipath, "rb") as handle:
-                data = handle.read()
-        entries = len(data) // HASH_SIZE
+        length = os.path.getsize(ipath) if os.path.exists(ipath) else 0
+        entries = length // HASH_SIZE
         fix = None
-        if len(data) % HASH_SIZE:
-            self.recovery.add("partial-index-entry", "index has %d trailing bytes" % (len(data) % HASH_SIZE))
+        if length % HASH_SIZE:
+            self.recovery.add("partial-index-entry", "index has %d trailing bytes" % (length % HASH_SIZE))
             fix = True
         if entries > total:
             self.recovery.add("index-longer", "index has %d entries, segments hold %d records" % (entries, total))
@@ -325,12 +433,11 @@ class Ledger:
             self.recovery.add("index-shorter", "index has %d entries, segments hold %d records; completed from records"
                               % (entries, total))
             fix = True
-        data = data[:entries * HASH_SIZE]
-        if entries and last_rec is not None and entries == total and data[-HASH_SIZE:] != leaf_of(last_rec["hash"]):
+        if entries and last_rec is not None and entries == total and _pread(ipath, (entries - 1) * HASH_SIZE) != leaf_of(last_rec["hash"]):
             raise LedgerCorruptError("last index entry does not match the last record; run verify")
+        missing = b""
         if entries < total:
-            missing = [leaf_of(rec["hash"]) for rec in self.records(entries, total)]
-            data += b"".join(missing)
+            missing = b"".join(leaf_of(rec["hash"]) for rec in self.records(entries, total))
         if fix and not repair:
             raise TornTailError(self.recovery)
         if fix and not self.readonly:
@@ -338,11 +445,63 @@ class Ledger:
             try:
                 os.ftruncate(fd, entries * HASH_SIZE)
                 os.lseek(fd, 0, os.SEEK_END)
-                _write_all(fd, data[entries * HASH_SIZE:])
+                _write_all(fd, missing)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        self._tree = MerkleTree.from_leaf_hashes(data)
+        if self.readonly:
+            # Readers (verify, the command line) trust nothing but the index itself.
+            self._tree = MerkleTree.from_leaf_hashes(_read_prefix(ipath, entries * HASH_SIZE) + missing)
+            self._frontier = None
+            self._last_leaf = self._tree.leaf_hash(total - 1) if total else None
+            return
+        self._frontier, self._last_leaf = self._load_frontier(ipath, total)
+
+    def _load_frontier(self, ipath, total):
+        """(Frontier, last leaf) of the index's first ``total`` entries, from the saved frontier when it fits."""
+        last_leaf = _pread(ipath, (total - 1) * HASH_SIZE) if total else None
+        frontier = None
+        try:
+            with open(os.path.join(self.path, FRONTIER_FILE), "rb") as handle:
+                data = handle.read()
+            saved, saved_last = Frontier.from_bytes(data[:-HASH_SIZE]), data[-HASH_SIZE:]
+            if 0 < saved.size <= total and _pread(ipath, (saved.size - 1) * HASH_SIZE) == saved_last:
+                frontier = saved
+            elif saved.size == 0 and total == 0:
+                frontier = saved
+        except (OSError, MerkleError):
+            frontier = None
+        if frontier is None:
+            frontier = Frontier()
+            start = 0
+        else:
+            start = frontier.size
+        with open(ipath, "rb") if os.path.exists(ipath) else _Empty() as handle:
+            handle.seek(start * HASH_SIZE)
+            left = (total - start) * HASH_SIZE
+            while left > 0:
+                chunk = handle.read(min(left, HASH_SIZE * 65536))
+                if len(chunk) % HASH_SIZE or not chunk:
+                    raise LedgerCorruptError("index shorter than its records while opening")
+                frontier.extend_packed(chunk)
+                left -= len(chunk)
+        return frontier, last_leaf
+
+    def _save_frontier(self, frontier_bytes, size):
+        """Write the frontier file (a cache: no fsync; replaced atomically)."""
+        if self.readonly or size == self._frontier_saved:
+            return
+        tmp = os.path.join(self.path, FRONTIER_FILE + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                _write_all(fd, frontier_bytes)
+            finally:
+                os.close(fd)
+            os.replace(tmp, os.path.join(self.path, FRONTIER_FILE))
+            self._frontier_saved = size
+        except OSError:
+            pass  # next open rebuilds it from the index
 
     def _drop_fds(self):
         for attr in ("_seg_fd", "_idx_fd", "_lock_fd"):
@@ -423,7 +582,10 @@ class Ledger:
                 self._broken = str(exc)
                 raise
             for leaf in leaves:
-                self._tree.append(leaf)
+                self._frontier.append(leaf)
+                if self._tree is not None:
+                    self._tree.append(leaf)
+            self._last_leaf = leaves[-1]
             if lines_out is not None:
                 lines_out.extend(lines)
             self._last_hash = prev
@@ -440,6 +602,7 @@ class Ledger:
                 return self._synced_size
             size = self.size
             fds = [os.dup(fd) for fd in (self._seg_fd, self._idx_fd) if fd is not None]
+            frontier = self._frontier.to_bytes() + self._last_leaf if self._last_leaf and self._frontier is not None else None
             self._unsynced = False
         try:
             for fd in fds:
@@ -454,6 +617,8 @@ class Ledger:
                 os.close(fd)
         with self._mutex:
             self._synced_size = max(self._synced_size, size)
+            if frontier is not None and size == self._synced_size:
+                self._save_frontier(frontier, size)
             return self._synced_size
 
     @property
@@ -512,7 +677,15 @@ class Ledger:
 
     @property
     def tree(self):
-        return self._tree
+        """The full Merkle tree (built from the index on first use; then kept up to date)."""
+        with self._mutex:
+            if self._tree is None:
+                size = self.size
+                data = _read_prefix(os.path.join(self.path, INDEX_FILE), size * HASH_SIZE)
+                if len(data) != size * HASH_SIZE:
+                    raise LedgerCorruptError("index holds %d entries, the ledger %d records" % (len(data) // HASH_SIZE, size))
+                self._tree = MerkleTree.from_leaf_hashes(data)
+            return self._tree
 
     def segments(self):
         """[(segment name, first seq, record count)]."""
@@ -539,13 +712,19 @@ class Ledger:
         raise KeyError(seq)
 
     def root(self, size=None):
-        return self._tree.root(size)
+        if self._tree is None and self._frontier is not None and size in (None, self._frontier.size):
+            with self._mutex:
+                if size in (None, self._frontier.size):
+                    return self._frontier.root()
+        return self.tree.root(size)
 
     def leaf_hash(self, seq):
-        return self._tree.leaf_hash(seq)
+        if self._tree is None and 0 <= seq < self.size:
+            return _pread(os.path.join(self.path, INDEX_FILE), seq * HASH_SIZE)
+        return self.tree.leaf_hash(seq)
 
     def inclusion_proof(self, seq, size=None):
-        return self._tree.inclusion_proof(seq, size)
+        return self.tree.inclusion_proof(seq, size)
 
     def consistency_proof(self, first, second=None):
-        return self._tree.consistency_proof(first, second)
+        return self.tree.consistency_proof(first, second)
