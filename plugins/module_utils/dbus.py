@@ -23,6 +23,7 @@ __metaclass__ = type
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 import time
 
@@ -142,6 +143,11 @@ class _GLib:
             cls._lib = lib
         return cls._lib
 
+    @staticmethod
+    def _wake(fired, data):  # pylint: disable=unused-argument
+        fired.append(True)
+        return 0  # G_SOURCE_REMOVE
+
     @classmethod
     def iterate_until(cls, done, deadline):
         """Dispatch events of the default context until ``done()`` or the monotonic ``deadline``."""
@@ -151,12 +157,7 @@ class _GLib:
             if left <= 0:
                 return False
             fired = []
-
-            def wake(data, fired=fired):  # pylint: disable=unused-argument
-                fired.append(True)
-                return 0  # G_SOURCE_REMOVE
-
-            callback = cls.SOURCE_FUNC(wake)
+            callback = cls.SOURCE_FUNC(functools.partial(cls._wake, fired))
             source = lib.g_timeout_add(max(1, int(left * 1000)), callback, None)
             while not done() and not fired:
                 lib.g_main_context_iteration(None, 1)
@@ -293,11 +294,15 @@ class Bus:
     def available(self, name):
         return self.name_has_owner(name) or self.activatable(name)
 
-    def collect(self, service, path, interface, terminal, start, timeout=None, signals=None):
+    def collect(self, service, path, interface, terminal, start, timeout=None, signals=None, until=None):
         """Subscribe to ``interface``'s signals at ``path``, call ``start()``, gather signals.
 
         Returns ``(what start() returned, signals)``: the :class:`Signal` list up to and
         including the first whose name is in ``terminal``. ``signals`` limits what is kept (None: every signal of the interface).
+        ``until``, a callable taking a :class:`Signal`, narrows what ends the wait: a signal named
+        in ``terminal`` ends it only when ``until(signal)`` is true (e.g. the JobRemoved of one job
+        among those of other clients). Handlers run only while the wait iterates, after ``start()``
+        has returned, so ``until`` may use what ``start()`` produced.
         Raises :class:`DBusSignalTimeout` (carrying what arrived) when no terminal signal comes
         within ``timeout`` seconds after ``start()`` returned.
         """
@@ -311,7 +316,7 @@ class Bus:
             if signals is not None and member not in signals and member not in terminal:
                 return
             received.append(Signal(member, [to_python(a) for a in args], kwargs.get("path")))
-            if member in terminal:
+            if member in terminal and (until is None or until(received[-1])):
                 state["done"] = True
 
         match = self.conn.add_signal_receiver(handler, dbus_interface=interface, path=path,

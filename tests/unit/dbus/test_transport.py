@@ -124,6 +124,14 @@ def test_collect_times_out_with_what_arrived(bus):
     assert "no Finished signal" in str(info.value) and "Progress, Progress" in str(info.value)
 
 
+def test_collect_until_narrows_the_terminal_signal(bus):
+    # Progress is terminal, but only the one with index 1 ends the wait (the first one does not).
+    signals = bus.collect(SERVICE, PATH, IFACE, ["Progress"],
+                          lambda: bus.call(SERVICE, PATH, IFACE, "Emit", 3, True, signature="ub"),
+                          until=lambda s: s.args[0] == 1)[1]
+    assert [(s.name, s.args[0]) for s in signals] == [("Progress", 0), ("Progress", 1)]
+
+
 def test_collect_twice_on_one_connection(bus):
     for count in (1, 4):
         signals = bus.collect(SERVICE, PATH, IFACE, ["Finished"],
