@@ -56,7 +56,7 @@ PYTEST := $(PY) -m pytest --ansible-unit-inject-only
 IN_LAB := $${OPDBUS_LAB_NETNS:+nsenter --net=/run/netns/$$OPDBUS_LAB_NETNS --}
 
 .PHONY: help deps venv collection lab-up lab-down lab-status test test-unit test-sanity lint \
-        test-integration test-molecule demo bench clean
+        test-integration test-molecule demo bench clean docs-site ee-context
 
 help:
 	@echo 'targets:'
@@ -68,6 +68,8 @@ help:
 	@echo '  test-unit test-sanity lint test-integration test-molecule   one suite each'
 	@echo '  demo              lab-up, playbooks/site.yml, show the result'
 	@echo '  bench             lab-up, bench/run.py'
+	@echo '  docs-site         the docs site (antsibull-docs + the guides) in .build/docsite/html'
+	@echo '  ee-context        the execution environment build context (ansible-builder) in .build/ee'
 	@echo '  clean             lab-down, remove .venv .collections .build .bench (and pytest-ansible'"'"'s collections/)'
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +147,14 @@ test: deps venv collection
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-molecule
+
+# The docs site and the EE build context (both also built and checked by tests/unit/test_packaging.py).
+TOOLS_ENV := export ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections PATH=$(CURDIR)/$(VENV)/bin:$$PATH;
+docs-site: venv collection
+	$(TOOLS_ENV) $(PY) tools/docsite.py
+
+ee-context: venv collection
+	$(TOOLS_ENV) $(PY) tools/ee_context.py
 
 # pytest's exit code 5 (no tests collected) fails the target like any other failure.
 test-unit: venv collection $(LAB_ENV)
