@@ -139,7 +139,7 @@ def test_awx_playbook_arguments_are_awx_options():
     subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", "localhost,", playbook], check=True, env=env,
                    stdout=subprocess.PIPE)
     play = yaml.safe_load(open(playbook))[0]
-    tasks = [t for t in play["tasks"]]
+    tasks = list(play["tasks"])
     modules = sorted({k for t in tasks for k in t if k.startswith("awx.awx.")})
     docs = json.loads(subprocess.run([_tool("ansible-doc"), "-t", "module", "--json"] + modules, check=True, env=env,
                                      stdout=subprocess.PIPE).stdout)

@@ -91,7 +91,7 @@ def test_feed_after_the_helper_died_does_not_raise(tmp_path):
     done = threading.Event()
 
     def feed():
-        for _ in range(50):
+        for dummy in range(50):
             worker.feed([b"x" * 65536 + b"\n"])
         done.set()
 
