@@ -885,8 +885,8 @@ def cleanup(vsctl):
         say("bench: cleanup failed: %s" % exc)
 
 
-BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc")
-SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"))
+BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc", "btrfs_cache")
+SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"), ("btrfs_cache", "btrfs_cache.py"))
 
 
 def run_all(argv):

@@ -20,7 +20,17 @@ Everything here talks to the kernel directly, as ``btrfs-progs`` does:
 - ``filesystem_uuid``: ``BTRFS_IOC_FS_INFO``;
 - ``get_compression``/``set_compression``: the ``btrfs.compression`` xattr
   (the kernel's property handler validates and applies it);
-- ``send``: ``BTRFS_IOC_SEND`` writing the stream into a file.
+- ``send``: ``BTRFS_IOC_SEND`` writing the stream into a file;
+- ``tree_search``: ``BTRFS_IOC_TREE_SEARCH`` over any of the filesystem's b-trees (root only);
+- ``list_subvolumes``/``show_subvolume``: the root tree's ``ROOT_ITEM``/``ROOT_BACKREF`` items by
+  tree search, with ``BTRFS_IOC_INO_LOOKUP`` for the directories between subvolumes;
+- ``quota_status``/``quota_enabled``/``qgroup_show``: the quota tree's status, ``QGROUP_INFO``
+  (referenced/exclusive bytes) and ``QGROUP_LIMIT`` items by tree search;
+- ``enable_quota``/``disable_quota``: ``BTRFS_IOC_QUOTA_CTL``; ``quota_rescan``/``quota_rescan_wait``:
+  ``BTRFS_IOC_QUOTA_RESCAN``/``BTRFS_IOC_QUOTA_RESCAN_WAIT``;
+- ``set_qgroup_limit``: ``BTRFS_IOC_QGROUP_LIMIT`` (max referenced/exclusive, or "none");
+- ``compression_usage``: the ``EXTENT_DATA`` items of a subvolume's tree by tree search (compressed
+  and uncompressed bytes, as ``compsize`` counts them).
 
 ``receive`` is the one exception and the ONLY use of the ``btrfs`` command
 line in this file: the kernel has no operation that applies a send stream.
@@ -627,3 +637,387 @@ def receive(stream_path, dest_dir):
     if not os.path.isdir(target) or not is_subvolume(target):
         raise BtrfsError(target, operation, "btrfs receive succeeded but no subvolume appeared there")
     return target
+
+
+# -- tree search: subvolume listing, qgroups, compressed extents --------------------------------
+#
+# BTRFS_IOC_TREE_SEARCH walks one of the filesystem's b-trees and copies the items whose key
+# (objectid, type, offset) lies between a lowest and a highest key, compared as tuples (so items of
+# other types between the bounds come back too and are skipped here). Root only (CAP_SYS_ADMIN).
+
+BTRFS_ROOT_TREE_OBJECTID = 1
+BTRFS_FS_TREE_OBJECTID = 5
+BTRFS_QUOTA_TREE_OBJECTID = 8
+BTRFS_LAST_FREE_OBJECTID = 0xFFFFFFFFFFFFFF00
+BTRFS_EXTENT_DATA_KEY = 108
+BTRFS_ROOT_ITEM_KEY = 132
+BTRFS_ROOT_BACKREF_KEY = 144
+BTRFS_QGROUP_STATUS_KEY = 240
+BTRFS_QGROUP_INFO_KEY = 242
+BTRFS_QGROUP_LIMIT_KEY = 244
+BTRFS_QGROUP_STATUS_FLAG_ON = 1 << 0
+BTRFS_QGROUP_STATUS_FLAG_RESCAN = 1 << 1
+BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT = 1 << 2
+BTRFS_QGROUP_LIMIT_MAX_RFER = 1 << 0
+BTRFS_QGROUP_LIMIT_MAX_EXCL = 1 << 1
+BTRFS_QUOTA_CTL_ENABLE = 1
+BTRFS_QUOTA_CTL_DISABLE = 2
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+_SEARCH_KEY = struct.Struct("=7Q4I4Q")  # struct btrfs_ioctl_search_key (104 bytes)
+_SEARCH_HEADER = struct.Struct("=3Q2I")  # struct btrfs_ioctl_search_header: transid, objectid, offset, type, len
+_SEARCH_ARGS_SIZE = 4096  # struct btrfs_ioctl_search_args: the key and a 3992-byte buffer
+_INO_LOOKUP_SIZE = 4096  # struct btrfs_ioctl_ino_lookup_args: u64 treeid, objectid; char name[4080]
+_IOC_NONE = 0
+
+
+def _iowr(nr, size):
+    return _ioc(_IOC_READ | _IOC_WRITE, nr, size)
+
+
+BTRFS_IOC_TREE_SEARCH = _iowr(17, _SEARCH_ARGS_SIZE)
+BTRFS_IOC_INO_LOOKUP = _iowr(18, _INO_LOOKUP_SIZE)
+BTRFS_IOC_QUOTA_CTL = _iowr(40, 16)  # struct btrfs_ioctl_quota_ctl_args: u64 cmd, status
+BTRFS_IOC_QGROUP_LIMIT = _ior(43, 48)  # u64 qgroupid; struct btrfs_qgroup_limit (5 x u64); _IOR in the header
+BTRFS_IOC_QUOTA_RESCAN = _iow(44, 64)  # struct btrfs_ioctl_quota_rescan_args: u64 flags, progress, reserved[6]
+BTRFS_IOC_QUOTA_RESCAN_STATUS = _ior(45, 64)
+BTRFS_IOC_QUOTA_RESCAN_WAIT = _ioc(_IOC_NONE, 46, 0)
+
+
+def _dir_of(path):
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def tree_search(path, tree_id, min_key=(0, 0, 0), max_key=(_U64_MAX, 0xFFFFFFFF, _U64_MAX), types=None):
+    """Yield ``(objectid, type, offset, data)`` for the items of b-tree ``tree_id`` between two keys.
+
+    ``path`` is any directory on the filesystem; ``tree_id`` 0 means the tree of the subvolume
+    ``path`` is in. ``types`` (a set) keeps only items of those types. BTRFS_IOC_TREE_SEARCH.
+    """
+    operation = "search tree %d (BTRFS_IOC_TREE_SEARCH)" % tree_id
+    fd = _open_dir(_dir_of(path), operation)
+    try:
+        objectid, ktype, offset = min_key
+        while True:
+            buf = bytearray(_SEARCH_ARGS_SIZE)
+            _SEARCH_KEY.pack_into(buf, 0, tree_id, objectid, max_key[0], offset, max_key[2], 0, _U64_MAX,
+                                  ktype, max_key[1], 4096, 0, 0, 0, 0, 0)
+            try:
+                fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH, buf, True)
+            except OSError as exc:
+                raise BtrfsError(path, operation, err=exc.errno) from exc
+            count = _SEARCH_KEY.unpack_from(buf, 0)[9]
+            if count == 0:
+                return
+            pos = _SEARCH_KEY.size
+            last = None
+            for _index in range(count):
+                dummy_transid, h_obj, h_off, h_type, h_len = _SEARCH_HEADER.unpack_from(buf, pos)
+                pos += _SEARCH_HEADER.size
+                if types is None or h_type in types:
+                    yield h_obj, h_type, h_off, bytes(buf[pos:pos + h_len])
+                pos += h_len
+                last = (h_obj, h_type, h_off)
+            objectid, ktype, offset = last
+            if offset < _U64_MAX:
+                offset += 1
+            elif ktype < 0xFF:
+                ktype, offset = ktype + 1, 0
+            elif objectid < _U64_MAX:
+                objectid, ktype, offset = objectid + 1, 0, 0
+            else:
+                return
+            if (objectid, ktype, offset) > tuple(max_key):
+                return
+    finally:
+        os.close(fd)
+
+
+def _ino_lookup(path, tree_id, dirid):
+    """The path of directory ``dirid`` inside subvolume ``tree_id`` ("" for its root), BTRFS_IOC_INO_LOOKUP."""
+    if dirid == BTRFS_FIRST_FREE_OBJECTID:
+        return ""
+    buf = bytearray(_INO_LOOKUP_SIZE)
+    struct.pack_into("=QQ", buf, 0, tree_id, dirid)
+    fd = _open_dir(_dir_of(path), "look up a directory (BTRFS_IOC_INO_LOOKUP)")
+    try:
+        _ioctl(fd, BTRFS_IOC_INO_LOOKUP, buf, path, "look up directory %d of subvolume %d (BTRFS_IOC_INO_LOOKUP)" % (dirid, tree_id))
+    finally:
+        os.close(fd)
+    return os.fsdecode(bytes(buf[16:]).split(b"\0", 1)[0]).rstrip("/")
+
+
+def _mount_root(path):
+    """(mount point, path inside the filesystem of the mounted subvolume) of the mount holding ``path``."""
+    mnt = find_mount(path)
+    root = "/"
+    with open("/proc/self/mountinfo", "r", encoding="utf-8", errors="surrogateescape") as handle:
+        for line in handle:
+            fields = line.split(" ")
+            if len(fields) >= 5 and _unescape_mountinfo(fields[4]) == mnt:
+                root = _unescape_mountinfo(fields[3])  # the last line for a mount point is the mount on top
+    return mnt, root
+
+
+# struct btrfs_root_item (packed): flags at 208, uuid at 247, parent_uuid 263, received_uuid 279,
+# ctransid 295, otransid 303, otime (u64 sec, u32 nsec) at 339.
+_ROOT_ITEM_FLAGS = 208
+_ROOT_ITEM_GENERATION = 160
+_ROOT_ITEM_UUID = 247
+_ROOT_ITEM_OTIME = 339
+_ROOT_ITEM_V2_SIZE = 439
+
+
+def list_subvolumes(path):
+    """Every subvolume of the btrfs filesystem ``path`` is on, from the root tree (BTRFS_IOC_TREE_SEARCH).
+
+    Returns a list of dicts ``{"id", "parent_id", "name", "path", "abspath", "readonly", "uuid",
+    "parent_uuid", "generation", "otime"}`` sorted by id: ``path`` is relative to the filesystem's
+    top level (id 5); ``abspath`` is where it is seen through the mount ``path`` is on (None when
+    that mount does not show it). Directories between subvolumes come from BTRFS_IOC_INO_LOOKUP.
+    """
+    _require_btrfs(path, "list subvolumes")
+    refs, items = {}, {}
+    for objectid, ktype, offset, data in tree_search(path, BTRFS_ROOT_TREE_OBJECTID, (BTRFS_FIRST_FREE_OBJECTID, 0, 0),
+                                                     (BTRFS_LAST_FREE_OBJECTID, BTRFS_ROOT_BACKREF_KEY, _U64_MAX),
+                                                     types={BTRFS_ROOT_ITEM_KEY, BTRFS_ROOT_BACKREF_KEY}):
+        if ktype == BTRFS_ROOT_BACKREF_KEY:
+            dirid, dummy_sequence, name_len = struct.unpack_from("<QQH", data, 0)
+            refs[objectid] = (offset, dirid, os.fsdecode(data[18:18 + name_len]))
+        else:
+            items[objectid] = data
+    paths = {BTRFS_FS_TREE_OBJECTID: ""}
+
+    def _path(subvol_id, depth=0):
+        if subvol_id in paths:
+            return paths[subvol_id]
+        if subvol_id not in refs or depth > 4096:
+            return None
+        parent, dirid, name = refs[subvol_id]
+        parent_path = _path(parent, depth + 1)
+        if parent_path is None:
+            return None
+        inner = _ino_lookup(path, parent, dirid)
+        paths[subvol_id] = "/".join(p for p in (parent_path, inner, name) if p)
+        return paths[subvol_id]
+
+    mnt, root = _mount_root(path)
+    root = root.strip("/")
+    out = []
+    for subvol_id in sorted(refs):
+        rel = _path(subvol_id)
+        if rel is None:
+            continue  # being deleted
+        data = items.get(subvol_id, b"")
+        entry = {"id": subvol_id, "parent_id": refs[subvol_id][0], "name": refs[subvol_id][2], "path": rel,
+                 "abspath": None, "readonly": None, "uuid": None, "parent_uuid": None, "generation": None, "otime": None}
+        if len(data) >= _ROOT_ITEM_FLAGS + 8:
+            entry["readonly"] = bool(struct.unpack_from("<Q", data, _ROOT_ITEM_FLAGS)[0] & BTRFS_ROOT_SUBVOL_RDONLY)
+            entry["generation"] = struct.unpack_from("<Q", data, _ROOT_ITEM_GENERATION)[0]
+        if len(data) >= _ROOT_ITEM_V2_SIZE:
+            entry["uuid"] = _uuid_or_none(data[_ROOT_ITEM_UUID:_ROOT_ITEM_UUID + 16])
+            entry["parent_uuid"] = _uuid_or_none(data[_ROOT_ITEM_UUID + 16:_ROOT_ITEM_UUID + 32])
+            sec, nsec = struct.unpack_from("<QI", data, _ROOT_ITEM_OTIME)
+            entry["otime"] = sec + nsec / 1e9
+        if not root:
+            entry["abspath"] = os.path.join(mnt, rel)
+        elif rel == root or rel.startswith(root + "/"):
+            entry["abspath"] = os.path.join(mnt, rel[len(root):].lstrip("/")).rstrip("/")
+        out.append(entry)
+    return out
+
+
+def show_subvolume(path):
+    """``subvolume_info`` plus the subvolume's path inside the filesystem and its qgroup (when quotas are on)."""
+    info = subvolume_info(path)
+    for entry in list_subvolumes(path):
+        if entry["id"] == info["id"]:
+            info["path"] = entry["path"]
+            break
+    else:
+        info["path"] = "" if info["id"] == BTRFS_FS_TREE_OBJECTID else None
+    info["qgroup"] = qgroup_show(path).get(info["id"]) if quota_enabled(path) else None
+    return info
+
+
+# -- quotas and qgroups -----------------------------------------------------------------------
+
+def quota_status(path):
+    """The quota tree's status item: ``{"enabled", "flags", "rescanning", "inconsistent"}``; disabled when no quota tree."""
+    _require_btrfs(path, "read quota status")
+    try:
+        for dummy_obj, dummy_type, dummy_off, data in tree_search(path, BTRFS_QUOTA_TREE_OBJECTID, (0, BTRFS_QGROUP_STATUS_KEY, 0),
+                                                                  (0, BTRFS_QGROUP_STATUS_KEY, _U64_MAX),
+                                                                  types={BTRFS_QGROUP_STATUS_KEY}):
+            flags = struct.unpack_from("<QQQ", data, 0)[2]
+            return {"enabled": bool(flags & BTRFS_QGROUP_STATUS_FLAG_ON), "flags": flags,
+                    "rescanning": bool(flags & BTRFS_QGROUP_STATUS_FLAG_RESCAN),
+                    "inconsistent": bool(flags & BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT)}
+    except BtrfsError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+    return {"enabled": False, "flags": 0, "rescanning": False, "inconsistent": False}
+
+
+def quota_enabled(path):
+    """True when quotas (qgroups) are on for the filesystem ``path`` is on."""
+    return quota_status(path)["enabled"]
+
+
+def _quota_ctl(path, cmd, operation):
+    _require_btrfs(path, operation)
+    buf = bytearray(struct.pack("=QQ", cmd, 0))
+    fd = _open_dir(_dir_of(path), operation)
+    try:
+        _ioctl(fd, BTRFS_IOC_QUOTA_CTL, buf, path, operation + " (BTRFS_IOC_QUOTA_CTL)")
+    finally:
+        os.close(fd)
+
+
+def enable_quota(path, wait=True):
+    """Turn quotas on for the whole filesystem (BTRFS_IOC_QUOTA_CTL); the kernel starts a rescan, awaited with ``wait``."""
+    _quota_ctl(path, BTRFS_QUOTA_CTL_ENABLE, "enable quotas")
+    if wait:
+        quota_rescan_wait(path)
+
+
+def disable_quota(path):
+    """Turn quotas off for the whole filesystem (BTRFS_IOC_QUOTA_CTL); the qgroups and their limits go with them."""
+    _quota_ctl(path, BTRFS_QUOTA_CTL_DISABLE, "disable quotas")
+
+
+def quota_rescan(path, wait=True):
+    """Start a quota rescan (BTRFS_IOC_QUOTA_RESCAN; one already running is fine) and wait for it (RESCAN_WAIT)."""
+    operation = "quota rescan (BTRFS_IOC_QUOTA_RESCAN)"
+    _require_btrfs(path, operation)
+    fd = _open_dir(_dir_of(path), operation)
+    try:
+        try:
+            fcntl.ioctl(fd, BTRFS_IOC_QUOTA_RESCAN, bytearray(64), True)
+        except OSError as exc:
+            if exc.errno != errno.EINPROGRESS:
+                raise BtrfsError(path, operation, err=exc.errno) from exc
+    finally:
+        os.close(fd)
+    if wait:
+        quota_rescan_wait(path)
+
+
+def quota_rescan_wait(path):
+    """Wait until a running quota rescan ends (BTRFS_IOC_QUOTA_RESCAN_WAIT); at once when none runs."""
+    operation = "wait for quota rescan (BTRFS_IOC_QUOTA_RESCAN_WAIT)"
+    fd = _open_dir(_dir_of(path), operation)
+    try:
+        try:
+            fcntl.ioctl(fd, BTRFS_IOC_QUOTA_RESCAN_WAIT, 0)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTCONN, errno.EINVAL):
+                raise BtrfsError(path, operation, err=exc.errno) from exc
+    finally:
+        os.close(fd)
+
+
+def qgroup_show(path):
+    """Every qgroup's usage and limits, from the quota tree (BTRFS_IOC_TREE_SEARCH).
+
+    Returns ``{qgroupid: {"qgroupid": "0/257", "referenced", "exclusive", "max_referenced",
+    "max_exclusive"}}`` keyed by the integer qgroup id (level << 48 | id; a level-0 qgroup's id is
+    its subvolume's id); limits are None when not set; {} when quotas are off.
+    """
+    _require_btrfs(path, "read qgroups")
+    out = {}
+    try:
+        for dummy_obj, ktype, offset, data in tree_search(path, BTRFS_QUOTA_TREE_OBJECTID, (0, BTRFS_QGROUP_INFO_KEY, 0),
+                                                          (0, BTRFS_QGROUP_LIMIT_KEY, _U64_MAX),
+                                                          types={BTRFS_QGROUP_INFO_KEY, BTRFS_QGROUP_LIMIT_KEY}):
+            entry = out.setdefault(offset, {"qgroupid": "%d/%d" % (offset >> 48, offset & ((1 << 48) - 1)),
+                                            "referenced": None, "exclusive": None,
+                                            "max_referenced": None, "max_exclusive": None})
+            if ktype == BTRFS_QGROUP_INFO_KEY:
+                dummy_gen, rfer, dummy_rfer_cmpr, excl = struct.unpack_from("<4Q", data, 0)
+                entry["referenced"], entry["exclusive"] = rfer, excl
+            else:
+                flags, max_rfer, max_excl = struct.unpack_from("<3Q", data, 0)
+                entry["max_referenced"] = max_rfer if flags & BTRFS_QGROUP_LIMIT_MAX_RFER else None
+                entry["max_exclusive"] = max_excl if flags & BTRFS_QGROUP_LIMIT_MAX_EXCL else None
+    except BtrfsError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+    return out
+
+
+def set_qgroup_limit(path, max_referenced=None, max_exclusive=None, clear_referenced=False, clear_exclusive=False):
+    """Limit the level-0 qgroup of the subvolume ``path`` (BTRFS_IOC_QGROUP_LIMIT); quotas must be on.
+
+    ``max_referenced``/``max_exclusive`` set a limit in bytes; ``clear_*`` removes one (the kernel's
+    "none", (u64)-1). Limits not named are left as they are.
+    """
+    operation = "set qgroup limit"
+    _require_subvolume(path, operation)
+    if not quota_enabled(path):
+        raise BtrfsError(path, operation, "quotas are not enabled on this filesystem")
+    flags, rfer, excl = 0, 0, 0
+    if clear_referenced or max_referenced is not None:
+        flags |= BTRFS_QGROUP_LIMIT_MAX_RFER
+        rfer = _U64_MAX if clear_referenced else int(max_referenced)
+    if clear_exclusive or max_exclusive is not None:
+        flags |= BTRFS_QGROUP_LIMIT_MAX_EXCL
+        excl = _U64_MAX if clear_exclusive else int(max_exclusive)
+    if not flags:
+        return
+    # qgroupid 0: the kernel takes the subvolume the ioctl is called on.
+    buf = bytearray(struct.pack("=6Q", 0, flags, rfer, excl, 0, 0))
+    fd = _open_dir(path, operation)
+    try:
+        _ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, buf, path, operation + " (BTRFS_IOC_QGROUP_LIMIT)")
+    finally:
+        os.close(fd)
+
+
+# -- compressed size from file extent items ---------------------------------------------------
+
+# struct btrfs_file_extent_item (packed): generation u64, ram_bytes u64, compression u8, encryption u8,
+# other_encoding u16, type u8 (0 inline, 1 regular, 2 prealloc); then for regular extents disk_bytenr,
+# disk_num_bytes, offset, num_bytes (u64 each). Inline data follows the 21-byte head.
+_FILE_EXTENT_HEAD = struct.Struct("<QQBBHB")
+_FILE_EXTENT_REG = struct.Struct("<QQQQ")
+
+
+def compression_usage(path):
+    """How much disk the data of the subvolume ``path`` takes compressed and uncompressed.
+
+    Walks the EXTENT_DATA items of the subvolume's file tree (BTRFS_IOC_TREE_SEARCH), as ``compsize``
+    does: every extent counted once (by disk address, so shared and cloned extents count once),
+    holes and preallocated extents skipped, inline extents by their item size. Returns
+    ``{"disk_bytes", "uncompressed_bytes", "referenced_bytes", "compressed_extents", "extents", "ratio"}``
+    where ratio = disk / uncompressed (None for no data). Nested subvolumes are not included.
+    """
+    _require_subvolume(path, "measure compression")
+    tree_id = subvolume_info(path)["id"]
+    seen = set()
+    disk = uncompressed = referenced = extents = compressed = 0
+    for dummy_obj, dummy_type, dummy_off, data in tree_search(path, tree_id, (0, BTRFS_EXTENT_DATA_KEY, 0),
+                                                              types={BTRFS_EXTENT_DATA_KEY}):
+        dummy_gen, ram_bytes, compression, dummy_enc, dummy_other, etype = _FILE_EXTENT_HEAD.unpack_from(data, 0)
+        if etype == 0:
+            disk += len(data) - _FILE_EXTENT_HEAD.size
+            uncompressed += ram_bytes
+            referenced += ram_bytes
+            extents += 1
+            compressed += 1 if compression else 0
+            continue
+        if etype != 1:
+            continue
+        disk_bytenr, disk_num_bytes, dummy_offset, num_bytes = _FILE_EXTENT_REG.unpack_from(data, _FILE_EXTENT_HEAD.size)
+        if disk_bytenr == 0:
+            continue
+        referenced += num_bytes
+        if disk_bytenr in seen:
+            continue
+        seen.add(disk_bytenr)
+        extents += 1
+        compressed += 1 if compression else 0
+        disk += disk_num_bytes
+        uncompressed += ram_bytes
+    return {"disk_bytes": disk, "uncompressed_bytes": uncompressed, "referenced_bytes": referenced,
+            "extents": extents, "compressed_extents": compressed,
+            "ratio": round(disk / uncompressed, 4) if uncompressed else None}
