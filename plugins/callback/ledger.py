@@ -560,7 +560,13 @@ class CallbackModule(CallbackBase):
 
     def _result(self, result, status):
         task = result._task
-        res = result._result
+        # ansible-core 2.19 hands each callback its own copy of the result (deep-copied, internal keys
+        # stripped, no_log results censored) as _return_data; its `_result` property converts that
+        # copy once more into native types (a second walk of the whole result). The redactor walks it
+        # anyway and the record is encoded as JSON, so the copy is taken as it is. Older Ansible: _result.
+        res = getattr(result, "_return_data", None)
+        if not isinstance(res, dict):
+            res = result._result
         shared = self._task_fields(task)
         started = self.task_started.get(task._uuid)
         changed = bool(res.get("changed", False)) if isinstance(res, dict) else False
