@@ -885,8 +885,9 @@ def cleanup(vsctl):
         say("bench: cleanup failed: %s" % exc)
 
 
-BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc", "btrfs_cache")
-SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"), ("btrfs_cache", "btrfs_cache.py"))
+BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc", "btrfs_cache", "packagekit")
+SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"), ("btrfs_cache", "btrfs_cache.py"),
+                         ("packagekit", "packagekit.py"))
 
 
 def run_all(argv):

@@ -948,5 +948,7 @@ def of_bridge(lab, name, protocols=OF_PROTOCOLS, fail_mode=None, ports=()):
 from btrfs_support import bdir, btrfs_cmd, btrfs_mounts, plain_dir, replica_dir  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
 # The liblxc suite's fixtures (tests/integration/containers), for the same reason.
 from lxc_support import ct_names, debian_base, lxc_backend, lxc_module, lxcpath  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
+# The PackageKit suite's fixtures (tests/integration/packagekit), for the same reason.
+from packagekit_support import local_repo, pk, pk_address, pk_workdir, restore_packages  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
 # The numa suite's container (tests/integration/numa), for the same reason.
 from numa_support import numa_ct  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
