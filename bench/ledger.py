@@ -27,7 +27,7 @@ The callback must not hold the play up. Six parts, in this order:
                callback's own code path is also timed: ``Redactor.clean(result)`` plus
                ``Writer.record(fields)`` (plugins/callback/ledger.py) for 10,000 realistic
                debug and command results, with a real Ledger and the Writer's background
-               thread running (group commit every 200 ms, embedding, checkpoints), median of
+               thread running (group commit every 200 ms, the embedding helper process, checkpoints), median of
                5 repeats: the time the play's thread spends per result.
   2. appends   ``Ledger.append`` with ``durable=True`` one record at a time (a group commit
                of 1), in batches of 100, and the callback's mode (``durable=False`` plus a
@@ -489,13 +489,12 @@ def make_writer(path):
     """The callback's Writer with its defaults: 200 ms group commit, checkpoints every 1000, hashing vectors."""
     from ansible_collections.opdbus.infra.plugins.callback.ledger import Writer
     from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.checkpoint import load_or_create_key
-    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.embed import VectorCache, load_embedder
+    from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.embedworker import EmbedWorker
     from ansible_collections.opdbus.infra.plugins.plugin_utils.ledger.store import Ledger
     ledger = Ledger(path)
     warnings = []
     writer = Writer(ledger, 200, 1000, lambda: load_or_create_key(path + ".key", "bench/opdbus-ledger"),
-                    lambda: VectorCache(os.path.join(path, "vectors"), load_embedder("hashing")), None,
-                    warnings.append)
+                    EmbedWorker(os.path.join(path, "vectors"), "hashing"), None, warnings.append)
     return writer, warnings
 
 
@@ -1082,7 +1081,7 @@ def render_section(args, machine, res, elapsed):
            "- *In the callback*: `Redactor.clean(result)` and `Writer.record(fields)` of "
            "`plugins/callback/ledger.py` — what the callback does per result in the play's thread — for %s "
            "results (half `debug`, a quarter `command` with output, a quarter failures), with a real `Ledger` and "
-           "the `Writer`'s background thread running as in a play (group commit, embedding into the vector cache, "
+           "the `Writer`'s background thread running as in a play (group commit, feeding the embedding helper process, "
            "checkpoints signed every 1,000 records). Not included: Ansible building the `TaskResult` and calling "
            "the callback. A fresh ledger per repeat." % fmt_int(res["in_callback"]["n"]),
            "- Records for parts 2–5: the `task` records of the playbook runs' ledger (hosts renamed over 200 names) "
