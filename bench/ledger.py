@@ -899,7 +899,7 @@ def callback_lines(res):
             "|---|--:|---|",
             "| in the play's thread: `Redactor.clean` + `Writer.record` | **%.1f µs** | %s |"
             % (c["play_us"], ", ".join("%.1f" % v for v in c["play_us_all"])),
-            "| until all is durable, embedded and checkpointed (`flush`) | %.1f µs | %s |"
+            "| until all is durable and checkpointed (`flush`) | %.1f µs | %s |"
             % (c["until_done_us"], ", ".join("%.1f" % v for v in c["until_done_us_all"]))]
 
 
@@ -981,7 +981,8 @@ def findings(res, machine):
                "difference in wall time much below that is noise here, not the callback; the in-callback figure is "
                "the sharper one: the play's thread spends **%.0f µs a result** in the callback's code (%.3f ms, the "
                "Writer's background thread running meanwhile), and once the last record is written the background "
-               "thread needs %.1f µs a result more to have every record durable, embedded and checkpointed."
+               "thread needs %.1f µs a result more to have every record durable, checkpointed and handed to the "
+               "embedding helper."
                % (max(spreads), 1000.0 * max(spreads) / n, c["play_us"], c["play_us"] / 1000.0,
                   c["until_done_us"] - c["play_us"]))
     a = res["appends"]
@@ -1013,8 +1014,8 @@ def findings(res, machine):
                    "took it as it came." % (machine["load_start"].split()[0], machine["load_end"].split()[0],
                                             machine["nproc"]))
     e = res["embedding"]
-    out.append("- `HashingEmbedder` takes %.0f µs a record in batches, %.0f µs one at a time (the callback embeds "
-               "the batch of each group commit, in the background thread)." % (e["batch_us"], e["single_us"]))
+    out.append("- `HashingEmbedder` takes %.0f µs a record in batches, %.0f µs one at a time (the callback's "
+               "helper process embeds each group commit's records as one batch)." % (e["batch_us"], e["single_us"]))
     return out
 
 
