@@ -42,9 +42,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(REPO, ".bench")
 FACTS = os.path.join(WORK, "facts-localhost.json")
 DOC = os.path.join(REPO, "docs", "performance.md")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import docsection  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
 SECTION = "btrfs_cache"
-START_MARK = "<!-- bench:%s:start -->" % SECTION
-END_MARK = "<!-- bench:%s:end -->" % SECTION
+START_MARK, END_MARK = docsection.markers(SECTION)
 HIT_CALLS = 20000
 
 
@@ -255,20 +258,7 @@ def render(res, elapsed):
 
 
 def update_doc(section):
-    with open(DOC, encoding="utf-8") as handle:
-        text = handle.read()
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start >= 0 and end > start:
-        end += len(END_MARK)
-        if text[end:end + 1] == "\n":
-            end += 1
-        text = text[:start] + section + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = DOC + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.rename(tmp, DOC)
+    docsection.replace_section(DOC, SECTION, section)
 
 
 def main(argv=None):

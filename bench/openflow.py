@@ -63,10 +63,13 @@ BENCH = os.path.join(REPO, "bench")
 WORK = os.path.join(REPO, ".bench")
 DATA = os.path.join(WORK, "openflow")
 DOC = os.path.join(REPO, "docs", "performance.md")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import docsection  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
 SECTION = "openflow_flow"
-START_MARK = "<!-- bench:%s:start -->" % SECTION
-END_MARK = "<!-- bench:%s:end -->" % SECTION
-PREVIOUS_END_MARK = "<!-- bench:ovs_bridge:end -->"
+START_MARK, END_MARK = docsection.markers(SECTION)
+PREVIOUS_SECTION = "ovs_bridge"  # a new section of this benchmark goes after that one
 
 MODULE = "ansible_collections.opdbus.infra.plugins.modules.openflow_flow"
 BRIDGE = "bench-of"
@@ -824,27 +827,10 @@ def render_section(args, machine, variants, res, inputs, elapsed, runs, ofctl_ve
 
 def update_doc(section, path=DOC):
     """Replace this benchmark's section; a new one goes after benchmark 1's (or at the end)."""
-    text = B1._read(path) if os.path.exists(path) else B1.DOC_HEAD
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start >= 0 and end > start:
-        end += len(END_MARK)
-        if text[end:end + 1] == "\n":
-            end += 1
-        text = text[:start] + section + text[end:]
-    elif start < 0 and end < 0:
-        prev = text.find(PREVIOUS_END_MARK)
-        if prev >= 0:
-            cut = prev + len(PREVIOUS_END_MARK)
-            rest = text[cut:].lstrip("\n")
-            text = text[:cut] + "\n\n" + section + ("\n" + rest if rest else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        raise BenchError("%s has a broken %s section (one marker without the other); fix it by hand" % (path, SECTION))
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    try:
+        docsection.replace_section(path, SECTION, section, after=PREVIOUS_SECTION, empty=B1.DOC_HEAD)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def print_summary(variants, res, inputs):

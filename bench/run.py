@@ -66,9 +66,12 @@ ANSIBLE_CFG = os.path.join(REPO, "ansible.cfg")
 CALLBACK_DIR = os.path.join(BENCH, "callback_plugins")
 CALLBACK = "opdbus_bench"
 DOC = os.path.join(REPO, "docs", "performance.md")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import docsection  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
 SECTION = "ovs_bridge"
-START_MARK = "<!-- bench:%s:start -->" % SECTION
-END_MARK = "<!-- bench:%s:end -->" % SECTION
+START_MARK, END_MARK = docsection.markers(SECTION)
 
 BRIDGE = "bench-br"
 PORT_PREFIX = "bench-p"
@@ -770,23 +773,11 @@ Measured, not estimated: every figure in this file is written by a benchmark scr
 
 
 def update_doc(section, path=DOC):
-    text = _read(path) if os.path.exists(path) else DOC_HEAD
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start >= 0 and end > start:
-        end += len(END_MARK)
-        if text[end:end + 1] == "\n":
-            end += 1
-        text = text[:start] + section + text[end:]
-    elif start < 0 and end < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        raise BenchError("%s has a broken %s section (one marker without the other); fix it by hand"
-                         % (path, SECTION))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    try:
+        docsection.replace_section(path, SECTION, section, empty=DOC_HEAD)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def print_summary(variants, res):

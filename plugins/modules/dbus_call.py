@@ -35,6 +35,7 @@ author:
   - opdbus.infra maintainers (@opdbus)
 extends_documentation_fragment:
   - opdbus.infra.attributes
+  - opdbus.infra.dbus
 attributes:
   check_mode:
     support: full
@@ -45,17 +46,6 @@ attributes:
     support: full
     platforms: posix
 options:
-  bus:
-    description:
-      - Which bus. V(system) - O(bus_address), else E(OPDBUS_DBUS_ADDRESS), else E(DBUS_SYSTEM_BUS_ADDRESS), else
-        C(unix:path=/run/dbus/system_bus_socket).
-      - V(session) - O(bus_address), else E(DBUS_SESSION_BUS_ADDRESS) in the module's environment.
-    type: str
-    choices: [system, session]
-    default: system
-  bus_address:
-    description: The D-Bus address of the bus (C(unix:path=...)); overrides the environment.
-    type: str
   service:
     description: The bus name of the service (C(org.freedesktop.UPower)); an activatable service is started by the call.
     type: str

@@ -23,23 +23,13 @@ author:
   - opdbus.infra maintainers (@opdbus)
 extends_documentation_fragment:
   - opdbus.infra.attributes
+  - opdbus.infra.dbus
   - opdbus.infra.attributes.INFO_MODULE
 attributes:
   platform:
     support: full
     platforms: posix
 options:
-  bus:
-    description:
-      - Which bus. V(system) - O(bus_address), else E(OPDBUS_DBUS_ADDRESS), else E(DBUS_SYSTEM_BUS_ADDRESS), else
-        C(unix:path=/run/dbus/system_bus_socket).
-      - V(session) - O(bus_address), else E(DBUS_SESSION_BUS_ADDRESS) in the module's environment.
-    type: str
-    choices: [system, session]
-    default: system
-  bus_address:
-    description: The D-Bus address of the bus (C(unix:path=...)); overrides the environment.
-    type: str
   service:
     description:
       - The bus names to describe, a shell-style glob matched case-sensitively against the whole name
