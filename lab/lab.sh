@@ -72,10 +72,11 @@ pid_of() {
     printf '%s\n' "$pid"
 }
 
-# stop_pidfile PIDFILE NAME: TERM, wait up to 5 s, then KILL. Only the PID in our pidfile.
+# stop_pidfile PIDFILE NAME [CHECK]: TERM, wait up to 5 s, then KILL. Only the PID in our pidfile, and only
+# when CHECK PIDFILE NAME (default pid_of) says the process is ours.
 stop_pidfile() {
-    local pidfile=$1 name=$2 pid i
-    if pid=$(pid_of "$pidfile" "$name"); then
+    local pidfile=$1 name=$2 check=${3:-pid_of} pid i
+    if pid=$("$check" "$pidfile" "$name"); then
         log "stopping $name (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do
@@ -626,23 +627,8 @@ dbus_service_pid() {
     printf '%s\n' "$pid"
 }
 
-# stop_service PIDFILE NAME: like stop_pidfile, for the services identified by their environment.
-stop_service() {
-    local pidfile=$1 name=$2 pid i
-    if pid=$(dbus_service_pid "$pidfile" "$name"); then
-        log "stopping $name (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            [[ -d /proc/$pid ]] || break
-            sleep 0.1
-        done
-        if [[ -d /proc/$pid ]]; then
-            log "$name (pid $pid) did not exit after TERM, sending KILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    rm -f -- "$pidfile"
-}
+# stop_service PIDFILE NAME: stop_pidfile for the services identified by their environment.
+stop_service() { stop_pidfile "$1" "$2" dbus_service_pid; }
 
 # dbus_owned NAME: is NAME owned on the lab's bus?
 dbus_owned() {
