@@ -599,14 +599,17 @@ lxc_status() {
 # ---------------------------------------------------------------------------------------------
 # dbus-daemon runs with a config of its own ($DBUS_DIR/system.conf): the system bus's default
 # policy and the system policy dirs (/usr/share/dbus-1/system.d, /etc/dbus-1/system.d, so the
-# policies of polkit and PackageKit apply), listening on $DBUS_DIR/system_bus_socket only; no
+# policies of polkit and PackageKit apply), listening on $DBUS_SOCKET (under /run) only; no
 # bus activation (the lab starts the services itself). The host's /run/dbus is never touched.
 # polkitd (it switches to user polkitd itself, which its bus policy requires) and packagekitd (root, the apt
 # backend, idle timer off) get DBUS_SYSTEM_BUS_ADDRESS pointing at that socket and a clean
 # environment. Their PIDs go to pidfiles in $DBUS_DIR; `down` stops only those PIDs, after
 # checking the process's name and that its environment names our socket.
 DBUS_DIR=$LAB_DIR/dbus
-DBUS_SOCKET=$DBUS_DIR/system_bus_socket
+# The socket lives under /run (0755), not in the checkout: polkitd runs as user polkitd and test callers as
+# nobody, and a checkout may sit below a directory only root can enter (mktemp -d makes 0700 ones).
+DBUS_RUN=/run/opdbus-lab-$(printf '%s' "$LAB_DIR" | cksum | cut -d' ' -f1)
+DBUS_SOCKET=$DBUS_RUN/system_bus_socket
 DBUS_ADDRESS=unix:path=$DBUS_SOCKET
 POLKITD=${OPDBUS_POLKITD:-/usr/lib/polkit-1/polkitd}
 PACKAGEKITD=${OPDBUS_PACKAGEKITD:-/usr/libexec/packagekitd}
@@ -693,8 +696,8 @@ dbus_up() {
     command -v dbus-daemon >/dev/null || die "dbus-daemon not found (make deps installs dbus)"
     [[ -x $POLKITD ]] || die "$POLKITD not found (make deps installs polkitd)"
     [[ -x $PACKAGEKITD ]] || die "$PACKAGEKITD not found (make deps installs packagekit)"
-    mkdir -p "$DBUS_DIR"
-    chmod 0755 "$DBUS_DIR"
+    mkdir -p "$DBUS_DIR" "$DBUS_RUN"
+    chmod 0755 "$DBUS_DIR" "$DBUS_RUN"
     if ((${#DBUS_SOCKET} > 100)); then
         die "$DBUS_SOCKET is longer than a unix socket path may be; use a shorter OPDBUS_LAB_DIR"
     fi
@@ -738,8 +741,11 @@ dbus_down() {
     stop_service "$DBUS_DIR/polkitd.pid" polkitd
     stop_pidfile "$DBUS_DIR/dbus-daemon.pid" dbus-daemon
     if [[ -d $DBUS_DIR ]]; then
-        rm -f -- "$DBUS_SOCKET" "$DBUS_DIR/system.conf"
+        rm -f -- "$DBUS_DIR/system.conf"
     fi
+    rm -f -- "$DBUS_SOCKET"
+    [[ -d $DBUS_RUN ]] && rmdir -- "$DBUS_RUN" 2>/dev/null
+    return 0
 }
 
 dbus_status() {
