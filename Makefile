@@ -21,7 +21,8 @@ APT_PACKAGES := openvswitch-switch openvswitch-common iproute2 iputils-ping etht
                 python3-venv python3-dev git make rsync tcpdump shellcheck \
                 btrfs-progs lxc lxc-templates python3-lxc debootstrap busybox-static \
                 dbus python3-dbus libdbus-1-dev libglib2.0-dev pkg-config \
-                packagekit packagekit-tools polkitd python3-gi gpg
+                packagekit packagekit-tools polkitd python3-gi gpg \
+                wireguard-go wireguard-tools v2ray iperf3 nftables
 
 VENV       := .venv
 PY         := $(VENV)/bin/python

@@ -5,6 +5,16 @@
 #   lab/lab.sh down     stop every component, remove what the lab made (idempotent)
 #   lab/lab.sh status   print what is running; exit 0 if everything is up, 1 otherwise
 #   lab/lab.sh env      (re)write and print the sourceable $OPDBUS_LAB_DIR/env
+#   lab/lab.sh peers-up [--check]
+#                       start the privacy chain's outside world on the running lab: a WireGuard
+#                       client, a WARP endpoint, a VPS (v2ray) and "the internet" (www, iperf3) in
+#                       namespaces behind the uplink namespace (see "peers" below)
+#   lab/lab.sh peers-client CONF [--check]
+#                       configure the client namespace's WireGuard from the wg-quick style CONF
+#   lab/lab.sh peers-down
+#                       stop the peers and delete their namespaces (`down` does this first)
+# peers-up and peers-client are idempotent; the last line on stdout is "changed" or "ok". With
+# --check they change nothing and tell whether they would.
 #
 # Settings (environment):
 #   OPDBUS_LAB_DIR      lab state dir (default: <repo>/.lab)
@@ -769,6 +779,641 @@ dbus_status() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# peers: the privacy chain's outside world (peers-up, peers-client, peers-down)
+# ---------------------------------------------------------------------------------------------
+# Not a component (`up` does not start them; `down` stops them first). Lab-only namespaces hang
+# off the uplink namespace, which becomes the "ISP router" (ip_forward=1), each by a veth pair
+# (isp-<name> in the router, eth0 in the peer):
+#   opdbus-client  a WireGuard client; `peers-client CONF` runs wireguard-go opdbus-wgc in it and
+#                  routes only the www's 198.18.0.0/24 through it
+#   opdbus-warpep  a WARP endpoint: wireguard-go opdbus-warp on :2408, whose one peer is the
+#                  chain's WARP hop (warp-client.key); tunnel traffic leaves masqueraded
+#                  as 198.51.100.2, as Cloudflare WARP's egress does
+#   opdbus-vps     a VPS: v2ray, VLESS over TCP on :443 and VMess over WebSocket on :8443 /opdbus
+#   opdbus-www     "the internet": lab/www.py on :80 (GET / -> "source=<client ip>") and iperf3 -s
+# Keys and the VPS's client id are made once per lab in $PEERS_DIR (0700, files 0600) and never
+# printed; `peers-down` keeps them, `down` removes them (and keeps the logs). wireguard-go's
+# control sockets live in /var/run/wireguard for every namespace: its interface names are unique.
+PEERS_DIR=$LAB_DIR/peers
+CLIENT_NS=opdbus-client
+WARP_NS=opdbus-warpep
+VPS_NS=opdbus-vps
+WWW_NS=opdbus-www
+PEER_IF=eth0 # each peer's end of its veth
+CLIENT_ROUTER_ADDR=100.64.0.1/24
+CLIENT_ADDR=100.64.0.2/24
+WARP_ROUTER_ADDR=198.51.100.1/24
+WARP_ADDR=198.51.100.2/24
+VPS_ROUTER_ADDR=203.0.113.1/24
+VPS_ADDR=203.0.113.10/24
+WWW_ROUTER_ADDR=198.18.0.1/24
+WWW_ADDR=198.18.0.80/24
+WWW_DIRECT_ADDR=198.18.1.80/24 # the www's second address: its /24 stays off the client's tunnel
+WWW_DIRECT_NET=198.18.1.0/24
+WARP_IF=opdbus-warp
+WARP_PORT=2408
+WARP_TUN_ADDR=172.16.0.1/24
+WARP_TUN_NET=172.16.0.0/24
+WARP_CLIENT_TUN_ADDR=172.16.0.2/32
+VPS_VLESS_PORT=443
+VPS_VMESS_PORT=8443
+VPS_WS_PATH=/opdbus
+WWW_PORT=80
+IPERF_PORT=5201
+CLIENT_WG_IF=opdbus-wgc
+CLIENT_WG_MTU=1380
+CLIENT_TUNNEL_NET=198.18.0.0/24
+PEERS_NFT_TABLE=opdbus_lab
+# namespace, router-side veth, router address, the peer's addresses
+PEER_LINKS=(
+    "$CLIENT_NS isp-client $CLIENT_ROUTER_ADDR $CLIENT_ADDR"
+    "$WARP_NS isp-warpep $WARP_ROUTER_ADDR $WARP_ADDR"
+    "$VPS_NS isp-vps $VPS_ROUTER_ADDR $VPS_ADDR"
+    "$WWW_NS isp-www $WWW_ROUTER_ADDR $WWW_ADDR $WWW_DIRECT_ADDR"
+)
+PEER_NSES=("$CLIENT_NS" "$WARP_NS" "$VPS_NS" "$WWW_NS")
+WG_RUN=/var/run/wireguard
+
+peers_env() {
+    printf 'export OPDBUS_PEERS_DIR=%q\n' "$PEERS_DIR"
+    printf 'export OPDBUS_CLIENT_NS=%q\n' "$CLIENT_NS"
+    printf 'export OPDBUS_WARP_NS=%q\n' "$WARP_NS"
+    printf 'export OPDBUS_VPS_NS=%q\n' "$VPS_NS"
+    printf 'export OPDBUS_WWW_NS=%q\n' "$WWW_NS"
+    printf 'export OPDBUS_WARP_ENDPOINT=%q\n' "${WARP_ADDR%/*}:$WARP_PORT"
+    printf 'export OPDBUS_WARP_PUBLIC_KEY_FILE=%q\n' "$PEERS_DIR/warp-endpoint.pub"
+    printf 'export OPDBUS_WARP_CLIENT_KEY_FILE=%q\n' "$PEERS_DIR/warp-client.key"
+    printf 'export OPDBUS_VPS_ADDR=%q\n' "${VPS_ADDR%/*}"
+    printf 'export OPDBUS_VPS_ID_FILE=%q\n' "$PEERS_DIR/vps.uuid"
+    printf 'export OPDBUS_WWW_ADDR=%q\n' "${WWW_ADDR%/*}"
+    printf 'export OPDBUS_WWW_DIRECT_ADDR=%q\n' "${WWW_DIRECT_ADDR%/*}"
+}
+
+# Every step checks the state first and calls peers_change only when something differs. In check
+# mode (--check) peers_change only notes the change; steps that need what a skipped change would
+# have made test the real state afterwards and stop there. Functions that change something are
+# never called as conditions (set -e does not apply inside those).
+PEERS_CHECK=0
+PEERS_CHANGED=0
+
+# peers_change WHAT CMD...: note a change; unless in check mode, log WHAT and run CMD.
+peers_change() {
+    local what=$1
+    shift
+    PEERS_CHANGED=1
+    if ((PEERS_CHECK)); then
+        log "would $what"
+    else
+        log "$what"
+        "$@"
+    fi
+}
+
+# peers_result: the last line on stdout, "changed" or "ok".
+peers_result() {
+    if ((PEERS_CHANGED)); then echo changed; else echo ok; fi
+}
+
+# peers_read FILE: its content, or nothing (a file check mode would have made).
+peers_read() { if [[ -r $1 ]]; then cat -- "$1"; fi; }
+
+# wg_pid PIDFILE NAME: pid_of for wireguard-go, whose command line cannot name the lab dir: it is
+# started with OPDBUS_LAB_PEER=<lab dir> in its environment instead.
+wg_pid() {
+    local pidfile=$1 name=$2 pid
+    [[ -r $pidfile ]] || return 1
+    read -r pid <"$pidfile" 2>/dev/null || return 1
+    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+    [[ $(basename -- "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1)") == "$name" ]] || return 1
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "OPDBUS_LAB_PEER=$LAB_DIR" || return 1
+    printf '%s\n' "$pid"
+}
+
+peers_registered() { [[ -r $NETNS_LIST ]] && grep -qxF -- "$1" "$NETNS_LIST"; }
+
+peers_require_lab() {
+    if ! netns_exists "$UPLINK_NS" || ! ip -n "$UPLINK_NS" link show dev "$UPLINK_PEER" >/dev/null 2>&1; then
+        die "the lab is not up (no namespace $UPLINK_NS with $UPLINK_PEER): run \`$0 up\` first"
+    fi
+    local c
+    for c in wireguard-go wg wg-quick v2ray iperf3 nft; do
+        command -v "$c" >/dev/null || die "$c not found (make deps installs wireguard-go wireguard-tools v2ray iperf3 nftables)"
+    done
+}
+
+peers_link_is_up() { [[ -n $(ip -n "$1" link show dev "$2" up 2>/dev/null) ]]; }
+
+peers_sysctl() {
+    local ns=$1 key=$2 value=$3
+    [[ $(ip netns exec "$ns" sysctl -n "$key") == "$value" ]] && return 0
+    peers_change "set $key=$value in $ns" ip netns exec "$ns" sysctl -qw "$key=$value"
+}
+
+peers_ns_add() {
+    register_netns "$1"
+    ip netns add "$1"
+}
+
+peers_ns() {
+    local ns=$1
+    if netns_exists "$ns"; then
+        peers_registered "$ns" || die "namespace $ns exists but this lab did not make it (not in $NETNS_LIST)"
+    else
+        peers_change "create namespace $ns" peers_ns_add "$ns"
+    fi
+    netns_exists "$ns" || return 0
+    if ! peers_link_is_up "$ns" lo; then
+        peers_change "bring lo up in $ns" ip -n "$ns" link set lo up
+    fi
+}
+
+# peers_veth_add NS ROUTER_IF: a new pair (half a pair is deleted first).
+peers_veth_add() {
+    local ns=$1 rif=$2
+    ip -n "$UPLINK_NS" link del dev "$rif" 2>/dev/null || true
+    ip -n "$ns" link del dev "$PEER_IF" 2>/dev/null || true
+    ip -n "$UPLINK_NS" link add "$rif" type veth peer name "$PEER_IF" netns "$ns"
+}
+
+# peers_addr NS IF ADDR/LEN
+peers_addr() {
+    local ns=$1 ifname=$2 addr=$3
+    if ! ip -n "$ns" -o addr show dev "$ifname" 2>/dev/null | awk '{print $4}' | grep -qxF -- "$addr"; then
+        peers_change "add $addr to $ns:$ifname" ip -n "$ns" addr replace "$addr" dev "$ifname"
+    fi
+}
+
+peers_up_link() {
+    if ! peers_link_is_up "$1" "$2"; then
+        peers_change "bring $1:$2 up" ip -n "$1" link set "$2" up
+    fi
+}
+
+# The userspace OVS datapath does not fill in checksums that veth offloads (see uplink_up).
+peers_tx_off() {
+    local ns=$1 ifname=$2 state
+    state=$(ip netns exec "$ns" ethtool -k "$ifname" 2>/dev/null | sed -n 's/^tx-checksumming: //p')
+    if [[ $state != off* ]]; then
+        peers_change "turn tx checksum offload off on $ns:$ifname" \
+            ip netns exec "$ns" ethtool -K "$ifname" tx off >/dev/null
+    fi
+}
+
+# peers_route NS DEST GATEWAY|- DEV: DEST only via GATEWAY (or on-link, -) on DEV.
+peers_route() {
+    local ns=$1 dest=$2 gw=$3 dev=$4 out want=(via "$3")
+    [[ $gw == - ]] && want=()
+    out=$(ip -n "$ns" -4 route show exact "$dest" 2>/dev/null || true)
+    if [[ $(wc -l <<<"$out") == 1 && " $out " == *" dev $dev "* ]] &&
+        { [[ $gw == - && " $out " != *" via "* ]] || [[ " $out " == *" via $gw "* ]]; }; then
+        return 0
+    fi
+    peers_change "route $dest${want[*]:+ ${want[*]}} dev $dev in $ns" ip -n "$ns" route replace "$dest" "${want[@]}" dev "$dev"
+}
+
+# peers_link NS ROUTER_IF ROUTER_ADDR ADDR...: the veth from the router to a peer.
+peers_link() {
+    local ns=$1 rif=$2 raddr=$3 a
+    shift 3
+    if ! ip -n "$UPLINK_NS" link show dev "$rif" >/dev/null 2>&1 || ! ip -n "$ns" link show dev "$PEER_IF" >/dev/null 2>&1; then
+        peers_change "create veth $UPLINK_NS:$rif <-> $ns:$PEER_IF" peers_veth_add "$ns" "$rif"
+    fi
+    ip -n "$ns" link show dev "$PEER_IF" >/dev/null 2>&1 || return 0
+    peers_addr "$UPLINK_NS" "$rif" "$raddr"
+    for a in "$@"; do peers_addr "$ns" "$PEER_IF" "$a"; done
+    peers_up_link "$UPLINK_NS" "$rif"
+    peers_up_link "$ns" "$PEER_IF"
+    peers_tx_off "$UPLINK_NS" "$rif"
+    peers_tx_off "$ns" "$PEER_IF"
+    peers_route "$ns" default "${raddr%/*}" "$PEER_IF"
+}
+
+# --- secrets -----------------------------------------------------------------------------------
+peers_mkdir() {
+    mkdir -p "$PEERS_DIR"
+    chmod 0700 "$PEERS_DIR"
+}
+
+peers_genkey() {
+    local tmp
+    tmp=$(umask 077 && mktemp "$PEERS_DIR/.$1.key.XXXXXX")
+    wg genkey >"$tmp"
+    mv -f -- "$tmp" "$PEERS_DIR/$1.key"
+    peers_pubkey "$1"
+}
+
+peers_pubkey() {
+    local tmp
+    tmp=$(umask 077 && mktemp "$PEERS_DIR/.$1.pub.XXXXXX")
+    wg pubkey <"$PEERS_DIR/$1.key" >"$tmp"
+    mv -f -- "$tmp" "$PEERS_DIR/$1.pub"
+}
+
+peers_new_uuid() {
+    local tmp
+    tmp=$(umask 077 && mktemp "$PEERS_DIR/.vps.uuid.XXXXXX")
+    cat /proc/sys/kernel/random/uuid >"$tmp"
+    mv -f -- "$tmp" "$PEERS_DIR/vps.uuid"
+}
+
+peers_keypair() {
+    local name=$1 key=$PEERS_DIR/$1.key pub=$PEERS_DIR/$1.pub
+    if [[ ! -s $key ]]; then
+        peers_change "generate the WireGuard key pair $name" peers_genkey "$name"
+    elif [[ ! -s $pub || $(wg pubkey <"$key") != "$(<"$pub")" ]]; then
+        peers_change "derive $name.pub" peers_pubkey "$name"
+    fi
+}
+
+peers_secrets() {
+    local f
+    if [[ ! -d $PEERS_DIR ]]; then
+        peers_change "create $PEERS_DIR" peers_mkdir
+    elif [[ $(stat -c %a "$PEERS_DIR") != 700 ]]; then
+        peers_change "chmod 0700 $PEERS_DIR" chmod 0700 "$PEERS_DIR"
+    fi
+    [[ -d $PEERS_DIR ]] || return 0
+    peers_keypair warp-endpoint
+    peers_keypair warp-client
+    if [[ ! -s $PEERS_DIR/vps.uuid ]]; then
+        peers_change "generate the VPS's client id" peers_new_uuid
+    fi
+    for f in warp-endpoint.key warp-endpoint.pub warp-client.key warp-client.pub vps.uuid; do
+        [[ -e $PEERS_DIR/$f ]] || continue
+        if [[ $(stat -c %a "$PEERS_DIR/$f") != 600 ]]; then
+            peers_change "chmod 0600 $PEERS_DIR/$f" chmod 0600 "$PEERS_DIR/$f"
+        fi
+    done
+}
+
+# peers_forget_secrets: remove the lab's keys, the VPS's id and configs holding them (down).
+peers_forget_secrets() {
+    [[ -d $PEERS_DIR ]] || return 0
+    rm -f -- "$PEERS_DIR"/warp-endpoint.{key,pub} "$PEERS_DIR"/warp-client.{key,pub} "$PEERS_DIR/vps.uuid" \
+        "$PEERS_DIR/vps.json" "$PEERS_DIR/$CLIENT_WG_IF.conf" "$PEERS_DIR/$CLIENT_WG_IF.applied"
+}
+
+# --- wireguard-go ------------------------------------------------------------------------------
+# peers_wg_start NS IF PIDFILE LOG: wireguard-go IF in NS, in the foreground (so $! is its PID).
+peers_wg_start() {
+    local ns=$1 ifname=$2 pidfile=$3 logf=$4 i
+    stop_pidfile "$pidfile" wireguard-go wg_pid
+    peers_wg_stale_socket "$ifname"
+    [[ ! -e $WG_RUN/$ifname.sock ]] || die "$WG_RUN/$ifname.sock is in use: a WireGuard interface $ifname runs elsewhere (another lab?)"
+    ip netns exec "$ns" env "OPDBUS_LAB_PEER=$LAB_DIR" wireguard-go -f "$ifname" \
+        </dev/null >>"$logf" 2>&1 9>&- &
+    printf '%s\n' "$!" >"$pidfile"
+    for ((i = 0; i < 50; i++)); do
+        if [[ -S $WG_RUN/$ifname.sock ]] && ip -n "$ns" link show dev "$ifname" >/dev/null 2>&1; then
+            return 0
+        fi
+        [[ -d /proc/$!/ ]] || break # (until ip netns exec has exec'd it, $! is not wireguard-go yet)
+        sleep 0.1
+    done
+    die "wireguard-go $ifname did not come up in $ns (see $logf)"
+}
+
+# peers_wg_stale_socket IF: remove IF's control socket if nothing answers on it (a killed wireguard-go).
+peers_wg_stale_socket() {
+    local sock=$WG_RUN/$1.sock
+    [[ -S $sock ]] || return 0
+    python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$sock" 2>/dev/null && return 0
+    log "removing stale $sock"
+    rm -f -- "$sock"
+}
+
+# peers_wg NS IF PIDFILE LOG: wireguard-go IF runs in NS (started by this lab).
+peers_wg() {
+    local ns=$1 ifname=$2 pidfile=$3
+    if ! wg_pid "$pidfile" wireguard-go >/dev/null || ! ip -n "$ns" link show dev "$ifname" >/dev/null 2>&1; then
+        peers_change "start wireguard-go $ifname in $ns" peers_wg_start "$@"
+    fi
+}
+
+# --- the WARP endpoint -------------------------------------------------------------------------
+peers_warp_setconf() {
+    ip netns exec "$WARP_NS" wg setconf "$WARP_IF" /dev/stdin <<EOF
+[Interface]
+PrivateKey = $(<"$PEERS_DIR/warp-endpoint.key")
+ListenPort = $WARP_PORT
+
+[Peer]
+PublicKey = $(<"$PEERS_DIR/warp-client.pub")
+AllowedIPs = $WARP_CLIENT_TUN_ADDR
+EOF
+}
+
+peers_nat_rule() { printf 'ip saddr %s oifname "%s" masquerade' "$WARP_TUN_NET" "$PEER_IF"; }
+
+peers_nat_apply() {
+    ip netns exec "$WARP_NS" nft -f - <<EOF
+table ip $PEERS_NFT_TABLE
+delete table ip $PEERS_NFT_TABLE
+table ip $PEERS_NFT_TABLE {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        $(peers_nat_rule)
+    }
+}
+EOF
+}
+
+peers_warp() {
+    local pidfile=$PEERS_DIR/warp.pid
+    peers_sysctl "$WARP_NS" net.ipv4.ip_forward 1
+    if ! ip netns exec "$WARP_NS" nft list table ip "$PEERS_NFT_TABLE" 2>/dev/null | grep -qF -- "$(peers_nat_rule)"; then
+        peers_change "masquerade $WARP_TUN_NET as ${WARP_ADDR%/*} in $WARP_NS" peers_nat_apply
+    fi
+    peers_wg "$WARP_NS" "$WARP_IF" "$pidfile" "$PEERS_DIR/warp.log"
+    wg_pid "$pidfile" wireguard-go >/dev/null || return 0
+    local pub peer
+    pub=$(peers_read "$PEERS_DIR/warp-endpoint.pub")
+    peer=$(peers_read "$PEERS_DIR/warp-client.pub")
+    if [[ -z $pub || $(wg show "$WARP_IF" public-key 2>/dev/null) != "$pub" ||
+        $(wg show "$WARP_IF" listen-port 2>/dev/null) != "$WARP_PORT" ||
+        $(wg show "$WARP_IF" allowed-ips 2>/dev/null) != "$peer"$'\t'"$WARP_CLIENT_TUN_ADDR" ]]; then
+        peers_change "configure $WARP_IF (port $WARP_PORT, peer warp-client)" peers_warp_setconf
+    fi
+    peers_addr "$WARP_NS" "$WARP_IF" "$WARP_TUN_ADDR"
+    peers_up_link "$WARP_NS" "$WARP_IF"
+}
+
+# --- the VPS -----------------------------------------------------------------------------------
+peers_vps_config() {
+    local id
+    id=$(peers_read "$PEERS_DIR/vps.uuid")
+    cat <<EOF
+{
+  "log": {
+    "access": "$PEERS_DIR/vps-access.log",
+    "error": "$PEERS_DIR/vps-error.log",
+    "loglevel": "warning"
+  },
+  "inbounds": [
+    {
+      "tag": "vless-tcp",
+      "listen": "${VPS_ADDR%/*}",
+      "port": $VPS_VLESS_PORT,
+      "protocol": "vless",
+      "settings": {"clients": [{"id": "$id"}], "decryption": "none"},
+      "streamSettings": {"network": "tcp"}
+    },
+    {
+      "tag": "vmess-ws",
+      "listen": "${VPS_ADDR%/*}",
+      "port": $VPS_VMESS_PORT,
+      "protocol": "vmess",
+      "settings": {"clients": [{"id": "$id", "alterId": 0}]},
+      "streamSettings": {"network": "ws", "wsSettings": {"path": "$VPS_WS_PATH"}}
+    }
+  ],
+  "outbounds": [{"protocol": "freedom"}]
+}
+EOF
+}
+
+peers_vps_write() {
+    local tmp
+    tmp=$(umask 077 && mktemp "$PEERS_DIR/.vps.json.XXXXXX")
+    peers_vps_config >"$tmp"
+    if ! ip netns exec "$VPS_NS" v2ray -test -config "$tmp" >>"$PEERS_DIR/vps.log" 2>&1; then
+        rm -f -- "$tmp"
+        die "v2ray rejects the VPS configuration (see $PEERS_DIR/vps.log)"
+    fi
+    mv -f -- "$tmp" "$PEERS_DIR/vps.json"
+}
+
+# peers_listening NS PORT...: does something listen on every TCP PORT in NS?
+peers_listening() {
+    local ns=$1 p
+    shift
+    for p in "$@"; do
+        [[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$p" 2>/dev/null) ]] || return 1
+    done
+}
+
+# peers_wait_listening NS PIDFILE NAME PORT...: wait for the daemon's ports, die if it exits.
+peers_wait_listening() {
+    local ns=$1 pidfile=$2 name=$3 i pid
+    shift 3
+    read -r pid <"$pidfile"
+    for ((i = 0; i < 100; i++)); do
+        # (until ip netns exec has exec'd it, the PID is not NAME yet: wait for it to exit instead)
+        if peers_listening "$ns" "$@"; then
+            pid_of "$pidfile" "$name" >/dev/null && return 0
+            break # someone else's
+        fi
+        [[ -d /proc/$pid/ ]] || break
+        sleep 0.1
+    done
+    die "$name did not come up in $ns (see the logs in $PEERS_DIR)"
+}
+
+peers_vps_start() {
+    local pidfile=$PEERS_DIR/vps.pid
+    stop_pidfile "$pidfile" v2ray
+    ip netns exec "$VPS_NS" v2ray -config "$PEERS_DIR/vps.json" </dev/null >>"$PEERS_DIR/vps.log" 2>&1 9>&- &
+    printf '%s\n' "$!" >"$pidfile"
+    peers_wait_listening "$VPS_NS" "$pidfile" v2ray "$VPS_VLESS_PORT" "$VPS_VMESS_PORT"
+}
+
+peers_vps() {
+    local conf=$PEERS_DIR/vps.json restart=0
+    if [[ ! -f $conf || $(stat -c %a "$conf") != 600 || "$(<"$conf")" != "$(peers_vps_config)" ]]; then
+        peers_change "write $conf" peers_vps_write
+        restart=1
+    fi
+    if ((restart)) || ! pid_of "$PEERS_DIR/vps.pid" v2ray >/dev/null; then
+        peers_change "(re)start v2ray in $VPS_NS" peers_vps_start
+    fi
+}
+
+# --- www ---------------------------------------------------------------------------------------
+peers_www_start() {
+    local pidfile=$PEERS_DIR/www.pid
+    stop_pidfile "$pidfile" python3
+    ip netns exec "$WWW_NS" /usr/bin/python3 "$SCRIPT_DIR/www.py" --port "$WWW_PORT" --log "$PEERS_DIR/www.log" \
+        </dev/null >>"$PEERS_DIR/www.err" 2>&1 9>&- &
+    printf '%s\n' "$!" >"$pidfile"
+    peers_wait_listening "$WWW_NS" "$pidfile" python3 "$WWW_PORT"
+}
+
+peers_iperf_start() {
+    local pidfile=$PEERS_DIR/iperf3.pid
+    stop_pidfile "$pidfile" iperf3
+    ip netns exec "$WWW_NS" iperf3 -s -p "$IPERF_PORT" --logfile "$PEERS_DIR/iperf3.log" \
+        </dev/null >/dev/null 2>&1 9>&- &
+    printf '%s\n' "$!" >"$pidfile"
+    peers_wait_listening "$WWW_NS" "$pidfile" iperf3 "$IPERF_PORT"
+}
+
+peers_www() {
+    if ! pid_of "$PEERS_DIR/www.pid" python3 >/dev/null; then
+        peers_change "start the web server (www.py) in $WWW_NS" peers_www_start
+    fi
+    if ! pid_of "$PEERS_DIR/iperf3.pid" iperf3 >/dev/null; then
+        peers_change "start iperf3 -s in $WWW_NS" peers_iperf_start
+    fi
+}
+
+peers_up() {
+    local link ns rif raddr addrs
+    peers_require_lab
+    peers_sysctl "$UPLINK_NS" net.ipv4.ip_forward 1
+    peers_secrets
+    for link in "${PEER_LINKS[@]}"; do
+        read -r ns rif raddr addrs <<<"$link"
+        peers_ns "$ns"
+        netns_exists "$ns" || continue
+        # shellcheck disable=SC2086 # addrs: a list
+        peers_link "$ns" "$rif" "$raddr" $addrs
+    done
+    # the www's direct-path /24 is behind its router-side veth too
+    if ip -n "$UPLINK_NS" link show dev isp-www >/dev/null 2>&1; then
+        peers_route "$UPLINK_NS" "$WWW_DIRECT_NET" "${WWW_ADDR%/*}" isp-www
+    fi
+    [[ -d $PEERS_DIR ]] || return 0
+    if netns_exists "$WARP_NS"; then peers_warp; fi
+    if netns_exists "$VPS_NS"; then peers_vps; fi
+    if netns_exists "$WWW_NS"; then peers_www; fi
+}
+
+peers_down() {
+    local ns keep
+    stop_pidfile "$PEERS_DIR/wgc.pid" wireguard-go wg_pid
+    stop_pidfile "$PEERS_DIR/warp.pid" wireguard-go wg_pid
+    stop_pidfile "$PEERS_DIR/vps.pid" v2ray
+    stop_pidfile "$PEERS_DIR/www.pid" python3
+    stop_pidfile "$PEERS_DIR/iperf3.pid" iperf3
+    peers_wg_stale_socket "$CLIENT_WG_IF"
+    peers_wg_stale_socket "$WARP_IF"
+    rm -f -- "$PEERS_DIR/$CLIENT_WG_IF.applied"
+    for ns in "${PEER_NSES[@]}"; do
+        peers_registered "$ns" || continue
+        if netns_exists "$ns"; then
+            log "deleting namespace $ns"
+            ip netns del "$ns" || continue
+        fi
+        keep=$(grep -vxF -- "$ns" "$NETNS_LIST" || true)
+        if [[ -n $keep ]]; then printf '%s\n' "$keep" >"$NETNS_LIST"; else : >"$NETNS_LIST"; fi
+    done
+    if netns_exists "$UPLINK_NS" && [[ $(ip netns exec "$UPLINK_NS" sysctl -n net.ipv4.ip_forward) != 0 ]]; then
+        ip netns exec "$UPLINK_NS" sysctl -qw net.ipv4.ip_forward=0
+    fi
+}
+
+# peers_status: one line; peers that were simply not started are no failure.
+peers_status() {
+    local ns have=() missing=() procs=() pid spec f name check wgc='' list
+    for ns in "${PEER_NSES[@]}"; do
+        if netns_exists "$ns"; then have+=("$ns"); else missing+=("$ns"); fi
+    done
+    for spec in "warp.pid wireguard-go wg_pid" "vps.pid v2ray pid_of" "www.pid python3 pid_of" "iperf3.pid iperf3 pid_of"; do
+        read -r f name check <<<"$spec"
+        if pid=$("$check" "$PEERS_DIR/$f" "$name"); then
+            procs+=("${f%.pid} $pid")
+        else
+            missing+=("${f%.pid}")
+        fi
+    done
+    if pid=$(wg_pid "$PEERS_DIR/wgc.pid" wireguard-go); then wgc=", client $CLIENT_WG_IF $pid"; fi
+    if ((${#have[@]} == 0 && ${#procs[@]} == 0)); then
+        printf '  %-14s not started\n' peers
+    elif ((${#missing[@]} == 0)); then
+        list=$(printf '%s, ' "${procs[@]}")
+        printf '  %-14s up (%s%s)\n' peers "${list%, }" "$wgc"
+    else
+        printf '  %-14s degraded: missing %s\n' peers "${missing[*]}"
+        return 1
+    fi
+}
+
+# --- the WireGuard client ----------------------------------------------------------------------
+# peers_conf_values CONF KEY: the comma-separated values of KEY in CONF's [Interface], one a line.
+peers_conf_values() {
+    awk -v key="$2" '
+        /^[[:space:]]*\[/ { sect = tolower($0); gsub(/[[:space:]]/, "", sect); next }
+        sect == "[interface]" {
+            line = $0; sub(/#.*/, "", line)
+            n = index(line, "="); if (!n) next
+            k = tolower(substr(line, 1, n - 1)); gsub(/[[:space:]]/, "", k)
+            if (k != tolower(key)) next
+            v = substr(line, n + 1); gsub(/[[:space:]]/, "", v)
+            m = split(v, parts, ","); for (i = 1; i <= m; i++) if (parts[i] != "") print parts[i]
+        }' "$1"
+}
+
+# peers_wgc_setconf CONF: apply CONF (kept as $PEERS_DIR/opdbus-wgc.conf: wg-quick strip wants a
+# file named <interface>.conf) and remember which wireguard-go it went to.
+peers_wgc_setconf() {
+    local copy=$PEERS_DIR/$CLIENT_WG_IF.conf
+    rm -f -- "$PEERS_DIR/$CLIENT_WG_IF.applied"
+    install -m 0600 -- "$1" "$copy"
+    if ! wg-quick strip "$copy" | ip netns exec "$CLIENT_NS" wg setconf "$CLIENT_WG_IF" /dev/stdin; then
+        rm -f -- "$copy"
+        die "wg setconf $CLIENT_WG_IF failed for $1"
+    fi
+    wg_pid "$PEERS_DIR/wgc.pid" wireguard-go >"$PEERS_DIR/$CLIENT_WG_IF.applied"
+}
+
+# peers_wgc_current CONF: is CONF what runs on opdbus-wgc?
+peers_wgc_current() {
+    local conf=$1 copy=$PEERS_DIR/$CLIENT_WG_IF.conf pid want have
+    cmp -s -- "$conf" "$copy" || return 1
+    pid=$(wg_pid "$PEERS_DIR/wgc.pid" wireguard-go) || return 1
+    [[ $(peers_read "$PEERS_DIR/$CLIENT_WG_IF.applied") == "$pid" ]] || return 1
+    # and nobody changed the device since: same own key, same peers
+    want=$(wg-quick strip "$copy" | sed -nE 's/^[[:space:]]*privatekey[[:space:]]*=[[:space:]]*([^[:space:]]+).*/\1/Ip' |
+        wg pubkey 2>/dev/null) || return 1
+    [[ $(wg show "$CLIENT_WG_IF" public-key 2>/dev/null) == "$want" ]] || return 1
+    want=$(wg-quick strip "$copy" | sed -nE 's/^[[:space:]]*publickey[[:space:]]*=[[:space:]]*([^[:space:]]+).*/\1/Ip' | sort)
+    have=$(wg show "$CLIENT_WG_IF" peers 2>/dev/null | sort)
+    [[ $want == "$have" ]]
+}
+
+peers_client() {
+    local conf=$1 addrs=() a mtu have
+    [[ -f $conf && -r $conf ]] || die "cannot read $conf"
+    if [[ $(stat -c %a "$conf") != [0-7]00 ]]; then
+        log "warning: $conf is accessible to others (it holds a private key; make it 0600)"
+    fi
+    peers_require_lab
+    if ! netns_exists "$CLIENT_NS" || ! peers_registered "$CLIENT_NS" || [[ ! -d $PEERS_DIR ]]; then
+        die "the peers are not up (no namespace $CLIENT_NS): run \`$0 peers-up\` first"
+    fi
+    grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$conf" || die "$conf has no [Interface] PrivateKey"
+    mapfile -t addrs < <(peers_conf_values "$conf" Address)
+    ((${#addrs[@]})) || die "$conf has no [Interface] Address"
+    for a in "${!addrs[@]}"; do
+        [[ ${addrs[a]} == */* ]] && continue
+        if [[ ${addrs[a]} == *:* ]]; then addrs[a]+=/128; else addrs[a]+=/32; fi
+    done
+    mtu=$(peers_conf_values "$conf" MTU | tail -n1)
+    mtu=${mtu:-$CLIENT_WG_MTU}
+    [[ $mtu =~ ^[0-9]+$ ]] || die "$conf: MTU is not a number"
+
+    peers_wg "$CLIENT_NS" "$CLIENT_WG_IF" "$PEERS_DIR/wgc.pid" "$PEERS_DIR/wgc.log"
+    wg_pid "$PEERS_DIR/wgc.pid" wireguard-go >/dev/null || return 0
+    if ! peers_wgc_current "$conf"; then
+        peers_change "configure $CLIENT_WG_IF from $conf" peers_wgc_setconf "$conf"
+    fi
+    # addresses: exactly CONF's (link-local ones aside); new ones first (the kernel drops the
+    # device's routes with its last IPv4 address)
+    for a in "${addrs[@]}"; do peers_addr "$CLIENT_NS" "$CLIENT_WG_IF" "$a"; done
+    while read -r have; do
+        [[ -n $have ]] || continue
+        printf '%s\n' "${addrs[@]}" | grep -qxF -- "$have" && continue
+        peers_change "remove $have from $CLIENT_NS:$CLIENT_WG_IF" ip -n "$CLIENT_NS" addr del "$have" dev "$CLIENT_WG_IF"
+    done < <(ip -n "$CLIENT_NS" -o addr show dev "$CLIENT_WG_IF" scope global | awk '{print $4}')
+    if [[ " $(ip -n "$CLIENT_NS" -o link show dev "$CLIENT_WG_IF") " != *" mtu $mtu "* ]]; then
+        peers_change "set the MTU of $CLIENT_WG_IF to $mtu" ip -n "$CLIENT_NS" link set dev "$CLIENT_WG_IF" mtu "$mtu"
+    fi
+    peers_up_link "$CLIENT_NS" "$CLIENT_WG_IF"
+    # only the www's 198.18.0.0/24 goes through the tunnel; the rest (198.18.1.0/24 too) goes direct
+    peers_route "$CLIENT_NS" "$CLIENT_TUNNEL_NET" - "$CLIENT_WG_IF"
+}
+
+# ---------------------------------------------------------------------------------------------
 # settings
 # ---------------------------------------------------------------------------------------------
 
@@ -838,6 +1483,7 @@ write_env() {
         printf '# generated by lab/lab.sh; source me\n'
         printf 'export OPDBUS_LAB_DIR=%q\n' "$LAB_DIR"
         for c in "${COMPONENTS[@]}"; do "${c}_env"; done
+        peers_env
     } >"$tmp"
     chmod 0644 "$tmp"
     mv -f -- "$tmp" "$ENV_FILE"
@@ -881,6 +1527,8 @@ cmd_down() {
     need_root
     check_conflicts warn
     lock
+    peers_down
+    peers_forget_secrets
     local i
     for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do "${COMPONENTS[i]}_down"; done
     log "down"
@@ -894,6 +1542,8 @@ cmd_status() {
         printf '%s:\n' "$c"
         "${c}_status" || rc=1
     done
+    printf 'peers:\n'
+    peers_status || rc=1
     return "$rc"
 }
 
@@ -903,17 +1553,65 @@ cmd_env() {
     cat -- "$ENV_FILE"
 }
 
+# cmd_peers_up [--check]: everything goes to stderr but the result line.
+cmd_peers_up() {
+    need_root
+    check_conflicts warn
+    lock
+    umask 077 # the peers' dir holds keys: its files are 0600
+    peers_up >&2
+    peers_result
+}
+
+cmd_peers_client() {
+    need_root
+    check_conflicts warn
+    lock
+    umask 077
+    peers_client "$1" >&2
+    peers_result
+}
+
+cmd_peers_down() {
+    need_root
+    check_conflicts warn
+    lock
+    peers_down
+}
+
 usage() {
-    echo "usage: $0 {up|down|status|env}" >&2
+    echo "usage: $0 {up|down|status|env|peers-up [--check]|peers-client CONF [--check]|peers-down}" >&2
     exit 2
 }
 
-(($# == 1)) || usage
+(($# >= 1)) || usage
 settings
 case $1 in
-up) cmd_up ;;
-down) cmd_down ;;
-status) cmd_status ;;
-env) cmd_env ;;
+up | down | status | env | peers-down)
+    (($# == 1)) || usage
+    case $1 in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    peers-down) cmd_peers_down ;;
+    esac
+    ;;
+peers-up)
+    case $# in
+    1) ;;
+    2) if [[ $2 == --check ]]; then PEERS_CHECK=1; else usage; fi ;;
+    *) usage ;;
+    esac
+    cmd_peers_up
+    ;;
+peers-client)
+    case $# in
+    2) if [[ $2 == --check ]]; then usage; fi ;;
+    3) if [[ $3 == --check ]]; then PEERS_CHECK=1; else usage; fi ;;
+    *) usage ;;
+    esac
+    cmd_peers_client "$2"
+    ;;
 *) usage ;;
 esac
