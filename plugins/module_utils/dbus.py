@@ -123,6 +123,17 @@ def import_dbus(module=None):
     raise DBusUnavailable(msg)
 
 
+def preload():
+    """Load now everything a connection loads lazily (dbus-python's modules, libglib), for code that connects
+    after leaving this mount namespace (a child attached to a container, where the host's files are gone)."""
+    dbus = import_dbus()
+    import dbus.mainloop.glib  # pylint: disable=import-outside-toplevel,unused-import,redefined-outer-name
+    import dbus.connection  # pylint: disable=import-outside-toplevel,unused-import
+    import dbus.bus  # pylint: disable=import-outside-toplevel,unused-import
+    _GLib.lib()
+    return dbus
+
+
 class _GLib:
     """The few GLib calls needed to run the default main context, through ctypes."""
 

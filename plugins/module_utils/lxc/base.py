@@ -61,6 +61,11 @@ IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
+# The options of opdbus.infra.lxc_container that describe a container (the rest say how to act).
+SPEC_OPTIONS = ("name", "id", "hostname", "template", "cores", "memory_mb", "swap_mb", "rootfs_gb", "onboot",
+                "unprivileged", "features", "network", "mounts")
+
+
 class LxcError(Exception):
     """A backend operation failed; the message is for the user."""
 

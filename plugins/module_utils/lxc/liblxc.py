@@ -110,6 +110,29 @@ def _addresses_child(write_fd):
     return code
 
 
+def _call_child(payload):
+    """Runs in a child attached to a container: call func(*args), write {"ok": result} or {"error": text} as JSON."""
+    func, args, write_fd = payload
+    try:
+        out = {"ok": func(*args)}
+    except Exception as exc:  # pylint: disable=broad-except
+        out = {"error": "%s: %s" % (type(exc).__name__, exc)}
+    data = json.dumps(out).encode("utf-8")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(write_fd, view):]
+    return 0
+
+
+def _read_all(read_fd):
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def cgroup_version():
     """2 on a unified (cgroup v2 only) host, else 1 (legacy or hybrid: the v1 controllers do the limiting)."""
     return 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1
@@ -512,6 +535,8 @@ class LiblxcBackend(Backend):
         cloned = template.startswith(CLONE_PREFIX)
         if template == "busybox":
             self._busybox_rcs(c)
+        elif template == "debian":
+            self._debian_security_suite(c)
         try:
             if not cloned or spec["network"] is not None:
                 c.clear_config_item("lxc.net")  # the template's default NIC (lxc.net from default.conf) is not ours
@@ -534,6 +559,20 @@ class LiblxcBackend(Backend):
             raise
         self.last_create = info
         return ident
+
+    def _debian_security_suite(self, c):
+        """The template writes the security suite as ``bookworm/updates``, which the archive no longer has (apt
+        update fails on it); since bullseye it is ``bookworm-security``."""
+        path = os.path.join(self.rootfs(c.name), "etc", "apt", "sources.list")
+        try:
+            with open(path) as f:
+                text = f.read()
+        except (IOError, OSError):
+            return
+        fixed = text.replace("%s/updates" % DEBIAN_RELEASE, "%s-security" % DEBIAN_RELEASE)
+        if fixed != text:
+            with open(path, "w") as f:
+                f.write(fixed)
 
     def _busybox_rcs(self, c):
         rcs = os.path.join(_first(self._get(c, "lxc.rootfs.path")).split(":", 1)[-1], "etc", "init.d", "rcS")
@@ -645,17 +684,63 @@ class LiblxcBackend(Backend):
         code, out = self.run(ident, ["systemctl", "is-system-running"])
         return out.strip() or ("exit %d" % code if code is not None else None)
 
-    def run(self, ident, argv, net_only=False):
+    def run(self, ident, argv, net_only=False, host_network=False, env=None, with_stderr=False):
         """(exit code, stdout) of argv run inside the running container (the container's files, or with net_only
-        the host's files in the container's network namespace)."""
+        the host's files in the container's network namespace; with host_network the container's files, PIDs,
+        host name and IPC but the host's network, as ``lxc-attach -s MOUNT|PID|UTSNAME|IPC``). ``env``: extra
+        variables. With ``with_stderr`` stderr follows stdout in the text returned."""
         c = self._existing(ident)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            kwargs = {"stdout": out, "stderr": err}
+            kwargs = {"stdout": out, "stderr": out if with_stderr else err}
             if net_only:
                 kwargs["namespaces"] = self.lxc.CLONE_NEWNET
+            elif host_network:
+                kwargs["namespaces"] = (self.lxc.CLONE_NEWNS | self.lxc.CLONE_NEWPID | self.lxc.CLONE_NEWUTS
+                                        | self.lxc.CLONE_NEWIPC)
+            if env:
+                kwargs["extra_env_vars"] = ["%s=%s" % item for item in sorted(env.items())]
             code = c.attach_wait(self.lxc.attach_run_command, list(argv), **kwargs)
             out.seek(0)
             return code, out.read().decode("utf-8", "replace")
+
+    def call_inside(self, ident, func, *args):
+        """func(*args) run in a child attached to the running container's mount and PID namespaces (the host's
+        network); its JSON-able result, or LxcError with the child's error. Services that check who calls
+        (systemd's private socket wants a peer whose PID it can see) are reached this way."""
+        c = self._existing(ident)
+        if not c.running:
+            raise LxcError("%s is not running" % ident)
+        read_fd, write_fd = os.pipe()
+        try:
+            code = c.attach_wait(_call_child, (func, args, write_fd),
+                                 namespaces=self.lxc.CLONE_NEWNS | self.lxc.CLONE_NEWPID)
+            os.close(write_fd)
+            write_fd = None
+            data = _read_all(read_fd)
+        finally:
+            os.close(read_fd)
+            if write_fd is not None:
+                os.close(write_fd)
+        try:
+            answer = json.loads(data.decode("utf-8")) if data else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or code != 0:
+            raise LxcError("the call into %s failed (child exited %s: %s)" % (ident, code, data.decode("utf-8", "replace")[:300]))
+        if "error" in answer:
+            raise LxcError("in %s: %s" % (ident, answer["error"]))
+        return answer["ok"]
+
+    def init_pid(self, ident):
+        """The PID (in this PID namespace) of the running container's init, or None."""
+        c = self._existing(ident)
+        pid = c.init_pid if c.running else -1
+        return pid if pid and pid > 0 else None
+
+    def rootfs(self, ident):
+        """The host directory holding the container's root filesystem (dir and btrfs backing)."""
+        c = self._existing(ident)
+        return _first(self._get(c, "lxc.rootfs.path")).split(":", 1)[-1]
 
     def _wait_systemd(self, c, ident, deadline, timeout):
         answer = None
