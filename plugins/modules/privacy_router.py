@@ -343,7 +343,9 @@ notes:
     the end-to-end and leak tests stop each hop in turn (see docs/privacy_router.md)."
   - "Proxmox VE: the module drives local liblxc containers (it writes into their root filesystems and speaks to their
     systemd). On a Proxmox VE node, see docs/privacy_router.md for running the chain there."
-  - Packages the module installs in the containers stay on rollback; keys it generated stay too (clients may hold them).
+  - On rollback, packages the module installed in the containers stay; keys and clients' files the failed run made are removed.
+  - The clients' TCP is carried (a transparent inbound of the XRay client); their UDP and ICMP beyond the gateway are dropped,
+    never sent another way.
 seealso:
   - module: opdbus.infra.lxc_container
   - module: opdbus.infra.openflow_flow
@@ -406,6 +408,11 @@ rolled_back:
   description: On failure, whether the steps taken were undone.
   returned: failure
   type: bool
+rollback_errors:
+  description: On failure, the undo steps that failed themselves (empty when the rollback was complete).
+  returned: failure
+  type: list
+  elements: str
 """
 
 import copy

@@ -952,3 +952,5 @@ from lxc_support import ct_names, debian_base, lxc_backend, lxc_module, lxcpath 
 from packagekit_support import local_repo, pk, pk_address, pk_workdir, restore_packages  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
 # The numa suite's container (tests/integration/numa), for the same reason.
 from numa_support import numa_ct  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
+# The privacy chain suite's lab (tests/integration/privacy), for the same reason.
+from privacy_support import privacy_lab  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position

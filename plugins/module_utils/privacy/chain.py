@@ -22,9 +22,9 @@ Order (each step only when something differs; check mode stops before acting):
    the gateway's device answers, the WARP tunnel has a fresh handshake).
 
 Every acting step pushes its undo; a failure (an exception or a chain that does not come up) runs the
-undos in reverse: files restored, services restarted on them, new containers destroyed, flows and
-ports put back. Packages installed stay (they change no behaviour by themselves); generated keys
-stay (clients may already hold their configurations).
+undos in reverse: files restored (keys and clients' files made by the failed run removed), services
+restarted on them, new containers destroyed, flows and ports put back. Packages installed stay (they
+change no behaviour by themselves); keys from earlier runs are never touched.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -145,12 +145,29 @@ class Chain(object):
     def _ensure_key(self, path, what):
         current = self._key_file(path, what)
         if current is not None:
+            mode = os.stat(path).st_mode & 0o7777
+            if mode != 0o600:
+                self.step("chmod 0600 %s (was %04o)" % (path, mode), lambda: os.chmod(path, 0o600),
+                          lambda: os.chmod(path, mode))
             return current
         new = wireguard.generate_private()
         self.step("generate %s in %s" % (what, path),
                   lambda: files.write("/", path, (new + "\n").encode("ascii"), 0o600, dir_mode=0o700),
                   lambda: files.remove("/", path))
         return new
+
+    def _key_dir_mode(self, key_dir):
+        try:
+            mode = os.stat(key_dir).st_mode & 0o7777
+        except OSError:
+            mode = None
+        if mode != 0o700:
+            def make():
+                parent = os.path.dirname(key_dir)
+                if parent and not os.path.isdir(parent):
+                    os.makedirs(parent, 0o755)
+                files.set_dir_mode("/", key_dir, 0o700)
+            self.step("key directory %s: %s" % (key_dir, "create (0700)" if mode is None else "chmod 0700 (was %04o)" % mode), make)
 
     def _supplied(self, value, path, what, check):
         if value is not None:
@@ -174,8 +191,7 @@ class Chain(object):
         if warp["private_key"] is None and warp["private_key_file"] is not None:
             keys["warp_private"] = self._supplied(None, warp["private_key_file"], "warp.private_key_file",
                                                   lambda v: wireguard.check_key(v, "the WARP private key"))
-        if not self.check:
-            files.set_dir_mode("/", key_dir, 0o700)
+        self._key_dir_mode(key_dir)
         keys["gateway_private"] = self._ensure_key(key_dir + "/gateway.key", "the gateway's private key")
         if warp["private_key"] is not None:
             keys["warp_private"] = warp["private_key"]

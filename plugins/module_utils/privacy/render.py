@@ -70,13 +70,14 @@ def wireguard_hop(cfg, keys):
           + "wg setconf %(i)s %(d)s/%(i)s.conf\n"
             "ip address replace %(addr)s dev %(i)s\n"
             "ip link set dev %(i)s mtu %(mtu)d up\n"
-            "echo 1 > /proc/sys/net/ipv4/ip_forward\n"
+            "# rules and routes first, forwarding last: no moment where a client's packet meets the main table\n"
+            "nft -f %(d)s/rules.nft\n"
             "ip rule del priority 100 2>/dev/null || true\n"
             "ip rule add iif %(i)s lookup 100 priority 100\n"
             "ip route replace default via %(next)s dev eth0 table 100\n"
             "# fail-closed: with the next hop's route gone, clients' packets hit this, never the main table\n"
             "ip route replace blackhole default metric 4096 table 100\n"
-            "nft -f %(d)s/rules.nft\n") % {
+            "echo 1 > /proc/sys/net/ipv4/ip_forward\n") % {
         "i": ifname, "d": PRIV_DIR, "addr": wg["address"], "mtu": wg["mtu"], "next": hops["xray"]["ip"]}
     rules = _nft("    chain forward {\n"
                  "        type filter hook forward priority 0; policy drop;\n"
@@ -107,12 +108,13 @@ def warp_hop(cfg, keys):
           + "wg setconf %(i)s %(d)s/%(i)s.conf\n"
             "ip address replace %(addr)s dev %(i)s\n"
             "ip link set dev %(i)s mtu %(mtu)d up\n"
-            "echo 1 > /proc/sys/net/ipv4/ip_forward\n"
+            "# rules and routes first, forwarding last\n"
+            "nft -f %(d)s/rules.nft\n"
             "ip route replace %(ep)s/32 via %(gw)s dev eth0\n"
             "ip route replace default dev %(i)s\n"
             "# fail-closed: with the tunnel gone its default route goes too, and this one is left\n"
             "ip route replace blackhole default metric 4096\n"
-            "nft -f %(d)s/rules.nft\n") % {
+            "echo 1 > /proc/sys/net/ipv4/ip_forward\n") % {
         "i": ifname, "d": PRIV_DIR, "addr": warp["address"], "mtu": warp["mtu"], "ep": warp["endpoint_ip"],
         "gw": cfg["uplink_gateway"]}
     rules = _nft("    chain forward {\n"
