@@ -88,7 +88,10 @@ def parse_get(text):
         if not sep:
             raise WireGuardError("malformed UAPI line %r" % line[:40])
         if key == "errno":
-            errno_value = int(value)
+            try:
+                errno_value = int(value)
+            except ValueError:
+                raise WireGuardError("malformed UAPI errno %r" % value[:20])
         elif key == "private_key":
             continue  # never kept
         elif key == "listen_port":

@@ -347,6 +347,8 @@ def _containers(params, uplink_gateway):
             raise ConfigError("%s.address is required: the hop's address with prefix on the uplink's network "
                               "(e.g. 192.0.2.10/24)" % hwhere)
         address = _interface(given["address"], hwhere + ".address")
+        if address.network.prefixlen < 31 and address.ip in (address.network.network_address, address.network.broadcast_address):
+            raise ConfigError("%s.address %s is its network's own or broadcast address, not a host's" % (hwhere, address))
         if uplink_gateway not in address.network:
             raise ConfigError("%s.address %s is not in the network of uplink_gateway %s" % (hwhere, address, uplink_gateway))
         out["hops"][hop] = {

@@ -65,7 +65,8 @@ def read(root, path):
         return None, None
     try:
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
+            # O_NONBLOCK: a FIFO planted there must not block the open (it is refused below, not read)
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return None, None
@@ -183,6 +184,7 @@ def installed_packages(root):
                 name = line[9:].strip()
             elif line.startswith("Status: "):
                 status = line[8:].strip()
-        if name and status and status.endswith(" installed") and status.startswith("install "):
+        # "install ok installed", "hold ok installed": the third word is the state
+        if name and status and len(status.split()) == 3 and status.split()[2] == "installed":
             names.add(name)
     return names
