@@ -32,9 +32,10 @@ all three. The peer collection is taken from the ``ansible==10.7.0`` wheel (the 
 ``make bench`` runs this file: this benchmark, then benchmark 2 (``bench/openflow.py``,
 openflow_flow against ovs-ofctl), then benchmark 3 (``bench/ledger.py``, the audit ledger
 callback against ARA, and the ledger's appends, verify, search and embedding), then benchmark 4
-(``bench/containers.py``, lxc_container's liblxc backend against lxc-create and lxc-ls);
-``--only ovs_bridge``, ``--only openflow_flow``, ``--only ledger`` or ``--only lxc`` runs one of
-them (see run_all).
+(``bench/containers.py``, lxc_container's liblxc backend against lxc-create and lxc-ls), then
+benchmarks 5 to 7 (``bench/btrfs_cache.py``, ``bench/packagekit.py`` and ``bench/privacy.py``, the
+privacy chain's converge time and its throughput against the direct path); ``--only NAME``
+(ovs_bridge, openflow_flow, ledger, lxc, btrfs_cache, packagekit, privacy) runs one of them (see run_all).
 
 Standard library only.
 """
@@ -876,9 +877,9 @@ def cleanup(vsctl):
         say("bench: cleanup failed: %s" % exc)
 
 
-BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc", "btrfs_cache", "packagekit")
+BENCHMARKS = ("ovs_bridge", "openflow_flow", "ledger", "lxc", "btrfs_cache", "packagekit", "privacy")
 SUBPROCESS_BENCHMARKS = (("openflow_flow", "openflow.py"), ("ledger", "ledger.py"), ("lxc", "containers.py"), ("btrfs_cache", "btrfs_cache.py"),
-                         ("packagekit", "packagekit.py"))
+                         ("packagekit", "packagekit.py"), ("privacy", "privacy.py"))
 
 
 def run_all(argv):
@@ -893,8 +894,9 @@ def run_all(argv):
     known, rest = ap.parse_known_args(argv)
     if known.only is None and ("-h" in rest or "--help" in rest):
         say("bench/run.py runs benchmark 1 (ovs_bridge, below), then benchmark 2 (bench/openflow.py), then "
-            "benchmark 3 (bench/ledger.py), then benchmark 4 (bench/containers.py); "
-            "--only ovs_bridge|openflow_flow|ledger|lxc runs one of them.\n")
+            "benchmark 3 (bench/ledger.py), then benchmark 4 (bench/containers.py), then benchmarks 5 to 7 "
+            "(bench/btrfs_cache.py, bench/packagekit.py, bench/privacy.py); "
+            "--only ovs_bridge|openflow_flow|ledger|lxc|btrfs_cache|packagekit|privacy runs one of them.\n")
     rc = 0
     if known.only in (None, "ovs_bridge"):
         rc = main(rest)
