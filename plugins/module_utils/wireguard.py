@@ -67,8 +67,7 @@ def public_key(private):
     """The public key (base64) of a private key (base64)."""
     key_class, serialization = _crypto()
     raw = base64.b64decode(check_key(private, "private key"))
-    pub = key_class.from_private_bytes(raw).public_key().public_bytes(serialization.Encoding.Raw,
-                                                                        serialization.PublicFormat.Raw)
+    pub = key_class.from_private_bytes(raw).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(pub).decode("ascii")
 
 

@@ -308,7 +308,9 @@ options:
         type: str
         default: debian
       wireguard:
-        description: CT100 - C(name) (default C(ct100)), C(id), C(hostname), C(address) (required, with prefix, in the uplink's network), C(cores), C(memory_mb).
+        description:
+          - CT100 - C(name) (default C(ct100)), C(id), C(hostname), C(address) (required, with prefix, in the uplink's
+            network), C(cores), C(memory_mb).
         type: dict
         required: true
       warp:
@@ -420,6 +422,9 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 HOP_SPEC = dict(type="dict", required=True)
+# The options written (secrets left out) to key_dir/config.json for opdbus.infra.system_state.
+RECORDED = ("bridge", "uplink_gateway", "key_dir", "wireguard", "warp", "xray", "vps", "socket_networking", "openflow",
+            "netmaker", "containers", "rollback", "wait_healthy", "timeout")
 
 
 def argument_spec():
@@ -539,9 +544,17 @@ def main():
     from ansible_collections.opdbus.infra.plugins.module_utils.wireguard import WireGuardError
 
     backend = LiblxcBackend(cfg["containers"]["lxcpath"] or "/var/lib/lxc", lxc_module=lxc_module)
+    record = None
+    if cfg["state"] == "present":
+        # The options as given, for opdbus.infra.system_state (the role's variables); secrets left out.
+        record = dict((key, copy.deepcopy(params[key])) for key in RECORDED)
+        if record["warp"].get("private_key") is not None:
+            record["warp"]["private_key"] = None
+        if record["vps"].get("id") is not None:
+            record["vps"]["id"] = None
     chain = Chain(cfg, backend, params["ovsdb"] or DEFAULT_ENDPOINT, rundir=params["rundir"], timeout=params["timeout"],
                   check=module.check_mode, wait_healthy=params["wait_healthy"], rollback=params["rollback"],
-                  warn=module.warn)
+                  warn=module.warn, record=record)
     try:
         chain.run()
     except ChainError as exc:

@@ -160,6 +160,8 @@ def privacy_lab(lab, tmp_path_factory):
     try:
         yield plab
     finally:
+        if os.environ.get("OPDBUS_KEEP_PRIVACY_LAB") == "1":  # while working on the suite: keep the chain for the next run
+            return
         down = work / "down.yml"
         down.write_text("- name: Remove the privacy chain\n  hosts: opdbus_full\n  gather_facts: false\n  roles:\n"
                         "    - role: opdbus.infra.privacy_router\n      vars:\n        privacy_router_state: absent\n"

@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import json
 import os
 import time
 
@@ -40,6 +41,7 @@ from ansible_collections.opdbus.infra.plugins.module_utils.privacy.config import
 from ansible_collections.opdbus.infra.plugins.module_utils import wireguard
 
 WANTS = "/etc/systemd/system/multi-user.target.wants"
+RECORD = "config.json"
 HOP_NAMES = {"wireguard": "WireGuard gateway", "warp": "WARP tunnel", "xray": "XRay client"}
 
 
@@ -67,7 +69,7 @@ def _digest(data):
 
 class Chain(object):
     def __init__(self, cfg, backend, ovsdb, rundir=None, timeout=120, check=False, wait_healthy=90,
-                 rollback=True, warn=None):
+                 rollback=True, warn=None, record=None):
         self.cfg = cfg
         self.backend = backend
         self.ovsdb = ovsdb
@@ -77,6 +79,7 @@ class Chain(object):
         self.wait_healthy = wait_healthy
         self.rollback_enabled = rollback
         self.warn = warn or (lambda msg: None)
+        self.record = record  # the options as given, secrets left out: written to key_dir/config.json
         self.changes = []
         self.undo = []
         self.keys = None
@@ -216,6 +219,10 @@ class Chain(object):
             path = "%s/clients/%s.conf" % (key_dir, client["name"])
             self.client_files[client["name"]] = path
             self._converge_file("/", path, text, 0o600, True, "host", render.client_config(cfg, self.shown_keys, client))
+        if self.record is not None:
+            # what opdbus.infra.system_state exports as the role's variables (no secret is in it)
+            text = json.dumps(self.record, indent=2, sort_keys=True) + "\n"
+            self._converge_file("/", key_dir + "/" + RECORD, text, 0o600, False, "host", text)
 
     def _converge_file(self, root, path, text, mode, secret, where, shown_text, dir_mode=0o755):
         """Write one file when its bytes or mode differ; returns True when it changes."""
@@ -501,9 +508,9 @@ class Chain(object):
                     age = wireguard.handshake_age(device["peers"][0], now) if device["peers"] else None
                     entry["handshake_age"] = age
                     entry["healthy"] = age is not None and age <= wireguard.HANDSHAKE_FRESH
-                    entry["detail"] = ("tunnel up, last handshake %ss ago" % age if entry["healthy"]
-                                       else "tunnel down (no handshake with %s:%d)" % (self.cfg["warp"]["endpoint_ip"],
-                                                                                      self.cfg["warp"]["endpoint_port"]))
+                    warp = self.cfg["warp"]
+                    down = "tunnel down (no handshake with %s:%d)" % (warp["endpoint_ip"], warp["endpoint_port"])
+                    entry["detail"] = "tunnel up, last handshake %ss ago" % age if entry["healthy"] else down
             else:
                 entry["healthy"] = True
                 entry["detail"] = "proxy to %s:%d" % (self.cfg["vps"]["address"], self.cfg["vps"]["port"])

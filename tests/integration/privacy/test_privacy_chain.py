@@ -17,7 +17,6 @@ __metaclass__ = type
 
 import hashlib
 import json
-import time
 
 import pytest
 

@@ -269,7 +269,7 @@ def test_xray_config_v2ray_accepts(smoke, keys, variant, tmp_path):
     path = tmp_path / "xray.json"
     path.write_text(render.xray_config(_cfg(smoke, xray=XRAY_VARIANTS[variant]), keys))
     proc = subprocess.run([binary, "-test", "-config", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=60, universal_newlines=True)
+                          timeout=60, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout
     assert "Configuration OK" in proc.stdout
 
@@ -284,7 +284,7 @@ def _nft_or_skip():
     nft, unshare = shutil.which("nft"), shutil.which("unshare")
     if nft is None or unshare is None:
         pytest.skip("nft or unshare is not installed")
-    probe = subprocess.run([unshare, "-n", "true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    probe = subprocess.run([unshare, "-n", "true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, check=False)
     if probe.returncode != 0:
         pytest.skip("cannot make a network namespace here")
     return nft, unshare
@@ -296,7 +296,7 @@ def test_rules_nft_check(smoke, keys, hop, tmp_path):
     path = tmp_path / "rules.nft"
     path.write_text(_file(render.hop_files(_cfg(smoke), keys), hop, PRIV + "/rules.nft"))
     proc = subprocess.run([unshare, "-n", nft, "-c", "-f", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=60, universal_newlines=True)
+                          timeout=60, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -309,7 +309,7 @@ def test_rules_nft_loads_twice(smoke, keys, hop, tmp_path):
     script = "ip link add eth0 type dummy 2>/dev/null; %(n)s -f %(p)s && %(n)s -f %(p)s && %(n)s list ruleset" % {
         "n": nft, "p": str(path)}
     proc = subprocess.run([unshare, "-n", "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=60, universal_newlines=True)
+                          timeout=60, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.count("table inet opdbus_privacy") == 1, proc.stdout
 
@@ -322,7 +322,7 @@ def test_hop_up_sh_syntax(smoke, keys, hop, tmp_path):
     path = tmp_path / "hop-up.sh"
     path.write_text(_file(render.hop_files(_cfg(smoke), keys), hop, PRIV + "/hop-up.sh"))
     proc = subprocess.run([shell, "-n", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30,
-                          universal_newlines=True)
+                          universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout
 
 
