@@ -101,7 +101,8 @@ def main():
 
     guides = os.path.join(rst, "guides")
     os.makedirs(guides)
-    names = sorted(n for n in os.listdir(os.path.join(REPO, "docs")) if n.endswith(".md"))
+    # the guides and the pictures they show
+    names = sorted(n for n in os.listdir(os.path.join(REPO, "docs")) if n.endswith((".md", ".svg", ".png")))
     for name in names:
         shutil.copy(os.path.join(REPO, "docs", name), guides)
     # The README links the guides as docs/<name>.md; in the site they sit beside it.
@@ -110,7 +111,7 @@ def main():
     with open(os.path.join(guides, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(readme)
     with open(os.path.join(guides, "index.rst"), "w") as handle:
-        handle.write(GUIDES_INDEX % "\n".join("   %s" % n[:-3] for n in names))
+        handle.write(GUIDES_INDEX % "\n".join("   %s" % n[:-3] for n in names if n.endswith(".md")))
     with open(os.path.join(rst, "index.rst"), "w") as handle:
         handle.write(ROOT_INDEX)
 

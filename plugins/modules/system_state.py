@@ -15,8 +15,9 @@ description:
   - Reads back, from the system itself, what the collection manages - the host bridge and its ports (OVSDB, addresses
     through rtnetlink), the flows of every other cookie (OpenFlow), the liblxc containers besides the privacy chain's,
     the managed packages dpkg has installed, the btrfs caches that have a snapshot timer, the NUMA placement drop-ins,
-    and the privacy chain's options (the record opdbus.infra.privacy_router keeps in its key directory, secrets left out) - as one document whose keys are exactly the variables
-    C(playbooks/site.yml) takes (the op-dbus design's C(state.json)).
+    and the privacy chain's options (the record opdbus.infra.privacy_router keeps in its key directory, secrets left
+    out) - as one document whose keys are exactly the variables C(playbooks/site.yml) takes (the op-dbus design's
+    C(state.json)).
   - "Disaster recovery: export from a converged host (C(playbooks/export_state.yml)), then on a wiped one
     C(ansible-playbook playbooks/site.yml -e @state.json); exporting again gives the same document."
   - Secrets are never part of the document. Keys the chain was given inline are left out (give them through files

@@ -160,12 +160,17 @@ def privacy_lab(lab, tmp_path_factory):
     try:
         yield plab
     finally:
-        if os.environ.get("OPDBUS_KEEP_PRIVACY_LAB") == "1":  # while working on the suite: keep the chain for the next run
-            return
-        down = work / "down.yml"
-        down.write_text("- name: Remove the privacy chain\n  hosts: opdbus_full\n  gather_facts: false\n  roles:\n"
-                        "    - role: opdbus.infra.privacy_router\n      vars:\n        privacy_router_state: absent\n"
-                        "        privacy_router_discover: false\n")
-        proc = plab.playbook(playbook=down)
-        subprocess.run([str(LAB_SH), "peers-down"], capture_output=True, check=False, env=plab.ansible_env())
-        assert proc.returncode == 0, "removing the chain failed:\n%s" % proc.stdout[-4000:]
+        # OPDBUS_KEEP_PRIVACY_LAB=1 while working on the suite: the chain stays for the next run
+        if os.environ.get("OPDBUS_KEEP_PRIVACY_LAB") != "1":
+            _tear_down(plab, work)
+
+
+def _tear_down(plab, work):
+    """The chain removed (state absent) and the lab's outside world stopped."""
+    down = work / "down.yml"
+    down.write_text("- name: Remove the privacy chain\n  hosts: opdbus_full\n  gather_facts: false\n  roles:\n"
+                    "    - role: opdbus.infra.privacy_router\n      vars:\n        privacy_router_state: absent\n"
+                    "        privacy_router_discover: false\n")
+    proc = plab.playbook(playbook=down)
+    subprocess.run([str(LAB_SH), "peers-down"], capture_output=True, check=False, env=plab.ansible_env())
+    assert proc.returncode == 0, "removing the chain failed:\n%s" % proc.stdout[-4000:]
