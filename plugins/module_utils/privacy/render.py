@@ -58,6 +58,24 @@ def _unit(description, service, install=True):
     return text
 
 
+def _hop_files(hop, conf_name, conf, up, rules, unit):
+    """A hop's files: (path in the container, text, mode, holds secrets)."""
+    return [
+        (PRIV_DIR + "/" + conf_name, conf, 0o600, True),
+        (PRIV_DIR + "/hop-up.sh", up, 0o755, False),
+        (PRIV_DIR + "/rules.nft", rules, 0o644, False),
+        (UNIT_DIR + "/" + UNITS[hop], unit, 0o644, False),
+    ]
+
+
+def _wireguard_hop_files(hop, role, ifname, conf, up, rules):
+    """A WireGuard hop: wireguard-go in the foreground as the unit's main process, hop-up.sh once its socket is there."""
+    unit = _unit("opdbus privacy chain: %s (%s)" % (role, ifname),
+                 "Type=simple\nEnvironment=LOG_LEVEL=error\nExecStart=/usr/bin/wireguard-go -f %s\n"
+                 "ExecStartPost=/bin/sh %s/hop-up.sh\nRestart=on-failure\nRestartSec=2\n" % (ifname, PRIV_DIR))
+    return _hop_files(hop, "%s.conf" % ifname, conf, up, rules, unit)
+
+
 def wireguard_hop(cfg, keys):
     wg, hops = cfg["wireguard"], cfg["containers"]["hops"]
     ifname = wg["interface"]
@@ -85,15 +103,7 @@ def wireguard_hop(cfg, keys):
                  "        iifname \"%(i)s\" oifname \"eth0\" ip saddr %(pool)s accept\n"
                  "        iifname \"eth0\" oifname \"%(i)s\" ct state established,related accept\n"
                  "    }\n" % {"i": ifname, "pool": wg["pool"]})
-    unit = _unit("opdbus privacy chain: WireGuard gateway (%s)" % ifname,
-                 "Type=simple\nEnvironment=LOG_LEVEL=error\nExecStart=/usr/bin/wireguard-go -f %s\n"
-                 "ExecStartPost=/bin/sh %s/hop-up.sh\nRestart=on-failure\nRestartSec=2\n" % (ifname, PRIV_DIR))
-    return [
-        (PRIV_DIR + "/%s.conf" % ifname, conf, 0o600, True),
-        (PRIV_DIR + "/hop-up.sh", up, 0o755, False),
-        (PRIV_DIR + "/rules.nft", rules, 0o644, False),
-        (UNIT_DIR + "/" + UNITS["wireguard"], unit, 0o644, False),
-    ]
+    return _wireguard_hop_files("wireguard", "WireGuard gateway", ifname, conf, up, rules)
 
 
 def warp_hop(cfg, keys):
@@ -127,15 +137,7 @@ def warp_hop(cfg, keys):
                  "        type nat hook postrouting priority srcnat; policy accept;\n"
                  "        oifname \"%(i)s\" masquerade\n"
                  "    }\n" % {"i": ifname, "prev": hops["xray"]["ip"]})
-    unit = _unit("opdbus privacy chain: WARP tunnel (%s)" % ifname,
-                 "Type=simple\nEnvironment=LOG_LEVEL=error\nExecStart=/usr/bin/wireguard-go -f %s\n"
-                 "ExecStartPost=/bin/sh %s/hop-up.sh\nRestart=on-failure\nRestartSec=2\n" % (ifname, PRIV_DIR))
-    return [
-        (PRIV_DIR + "/%s.conf" % ifname, conf, 0o600, True),
-        (PRIV_DIR + "/hop-up.sh", up, 0o755, False),
-        (PRIV_DIR + "/rules.nft", rules, 0o644, False),
-        (UNIT_DIR + "/" + UNITS["warp"], unit, 0o644, False),
-    ]
+    return _wireguard_hop_files("warp", "WARP tunnel", ifname, conf, up, rules)
 
 
 def xray_config(cfg, keys):
@@ -189,12 +191,7 @@ def xray_hop(cfg, keys):
                  "Type=simple\nExecStartPre=/bin/sh %(d)s/hop-up.sh\nExecStartPre=%(b)s -test -config %(c)s\n"
                  "ExecStart=%(b)s -config %(c)s\nRestart=on-failure\nRestartSec=2\n"
                  % {"d": PRIV_DIR, "b": xray["binary"], "c": conf_path})
-    return [
-        (conf_path, xray_config(cfg, keys), 0o600, True),
-        (PRIV_DIR + "/hop-up.sh", up, 0o755, False),
-        (PRIV_DIR + "/rules.nft", rules, 0o644, False),
-        (UNIT_DIR + "/" + UNITS["xray"], unit, 0o644, False),
-    ]
+    return _hop_files("xray", "xray.json", xray_config(cfg, keys), up, rules, unit)
 
 
 HOP_FILES = {"wireguard": wireguard_hop, "warp": warp_hop, "xray": xray_hop}
