@@ -296,7 +296,9 @@ class Packages:
         return "update" if order > 0 else "downgrade" if order < 0 else "reinstall"
 
     def _report(self, result, tx, before, predicted):
-        actions = tx.actions()
+        # The real transaction's Package signals are progress reports; PackageKit's apt backend has been seen to
+        # finish a quick removal without any. It finished successfully, so what the simulation listed happened.
+        actions = tx.actions() or predicted
         keys = {}
         for action, pkg_id in actions.values():
             keys.setdefault(pkg_id.name, set()).add(pkg_id.arch)

@@ -84,6 +84,13 @@ def test_a_hop_down_fails_closed_and_comes_back(privacy_lab, case):
     assert body == "source=%s" % privacy_lab.vps
 
 
+def _chain_flows(plab):
+    """The chain's flows as ovs-ofctl prints them (the oracle), without counters, sorted."""
+    out = plab.sh(["ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "--no-stats", "unix:%s/ovs-br0.mgmt" % plab.env["OVS_RUNDIR"],
+                   "cookie=0xd0b0008/-1"]).stdout
+    return sorted(line.strip() for line in out.splitlines() if "cookie=" in line)
+
+
 def _sha(plab, ct, path):
     return hashlib.sha256(plab.ct(ct, "cat", path).stdout.encode()).hexdigest()
 
@@ -92,14 +99,19 @@ def test_a_failure_mid_apply_rolls_back_to_the_working_chain(privacy_lab):
     privacy_lab.wait_flowing()
     watched = [("ct102", "/etc/opdbus/privacy/xray.json"), ("ct102", "/etc/systemd/system/opdbus-privacy-xray.service")]
     before = dict((w, _sha(privacy_lab, *w)) for w in watched)
-    # A binary the container does not have: files are written and the unit restarted, then it fails to start.
-    extra = json.dumps({"privacy_router_xray": {"binary": "/usr/local/bin/xray-not-installed"}, "privacy_router_discover": False})
+    flows_before = _chain_flows(privacy_lab)
+    # Security level 1 instead of the lab's 2 changes the flows (one bundle, early), then a binary the container does
+    # not have: the files are written and the unit restarted, and it fails to start - everything is undone.
+    extra = json.dumps({"privacy_router_xray": {"binary": "/usr/local/bin/xray-not-installed"}, "privacy_router_discover": False,
+                        "privacy_router_openflow": {"security_level": 1}})
     proc = privacy_lab.playbook("-e", extra)
     assert proc.returncode != 0, "the broken configuration was applied:\n%s" % proc.stdout[-3000:]
     assert "rolled back to the previous state" in proc.stdout, proc.stdout[-3000:]
     assert "opdbus-privacy-xray.service" in proc.stdout and '"rolled_back": true' in proc.stdout
+    assert "flows: delete flow" in proc.stdout or "flows: modify flow" in proc.stdout, "the flows were not changed first"
     after = dict((w, _sha(privacy_lab, *w)) for w in watched)
     assert after == before, "files not restored"
+    assert _chain_flows(privacy_lab) == flows_before, "flows not restored"
     assert privacy_lab.ct("ct102", "systemctl", "is-active", "opdbus-privacy-xray.service", check=False).stdout.strip() == "active"
     assert privacy_lab.wait_flowing(60) == "source=%s" % privacy_lab.vps
     again = privacy_lab.playbook()
