@@ -87,6 +87,7 @@ class Chain(object):
         self.diff_after = {}
         self.client_files = {}
         self.uplink_ofport = None
+        self.bridge_exists = None
         self.exists = {}       # hop -> the container exists (or will, in check mode)
         self.touched = set()   # hops whose files changed
         self.health = None
@@ -118,6 +119,9 @@ class Chain(object):
         bridge, uplink = self.cfg["bridge"], self.cfg["sockets"]["uplink_port"]
         with OvsdbClient(self.ovsdb, timeout=min(self.timeout, 30)) as client:
             snap = Snapshot.read(client)
+        self.bridge_exists = bridge in snap.bridges
+        if self.cfg["state"] == "absent" and not self.bridge_exists:
+            return  # nothing of the chain on a bridge that is not there; its containers may still be
         if bridge not in snap.bridges:
             raise ChainError("bridge %s does not exist (OVSDB %s); create it first (role opdbus.infra.ovs_network)"
                              % (bridge, self.ovsdb))
@@ -581,6 +585,8 @@ class Chain(object):
                 self.step("container %s: stop" % name, lambda name=name: self.backend.stop(name, self.timeout, True))
             if state != "absent":
                 self.step("container %s: destroy" % name, lambda name=name: self.backend.destroy(name, self.timeout))
+        if not self.bridge_exists:
+            return self
         self.flows(state="absent")
         from ansible_collections.opdbus.infra.plugins.module_utils.ovs.bridge import Snapshot
         from ansible_collections.opdbus.infra.plugins.module_utils.ovsdb import OvsdbClient
