@@ -31,7 +31,8 @@ import os
 import shlex
 
 # Cookies whose flows a role makes from its own variables (exported as those variables instead).
-ROLE_COOKIES = {0x0D0B0001: "privacy_flows", 0x0D0B0008: "privacy_router"}
+PRIVACY_FLOWS_COOKIE = 0x0D0B0001
+ROLE_COOKIES = {PRIVACY_FLOWS_COOKIE: "privacy_flows", 0x0D0B0008: "privacy_router"}
 PORT_ROLE = "opdbus-port"
 
 
@@ -99,20 +100,24 @@ def ovs_part(endpoint, bridge, timeout=30.0):
 
 
 def flows_part(bridge, rundir=None, timeout=30.0, skip=None):
-    """[{bridge, cookie, flows}] of every cookie on the bridge but 0 and the roles' own, as ovs-ofctl lines."""
+    """([{bridge, cookie, flows}] of every cookie on the bridge but 0 and the roles' own, as ovs-ofctl lines;
+    the set of cookies the bridge has) - one read of the flow table."""
     from ansible_collections.opdbus.infra.plugins.module_utils.openflow import reconcile as ofr
     skip = ROLE_COOKIES if skip is None else skip
     got = ofr.gather(ofr.target_for(bridge, rundir=rundir), timeout=timeout)
     by_cookie = {}
+    seen = set()
     for entry in got["flows"]:
         cookie = entry["flow"].get("cookie") or 0
+        seen.add(cookie)
         if cookie == 0 or cookie in skip:
             continue
         # ovs-ofctl's dump format ("cookie=0x1, table=1, priority=5,ip actions=drop") as input syntax
         text = entry["line"].replace(" actions=", ",actions=")
         line = ",".join(p.strip() for p in text.split(",") if not p.strip().startswith("cookie="))
         by_cookie.setdefault(cookie, []).append(line)
-    return [{"bridge": bridge, "cookie": "0x%x" % cookie, "flows": sorted(lines)} for cookie, lines in sorted(by_cookie.items())]
+    flows = [{"bridge": bridge, "cookie": "0x%x" % cookie, "flows": sorted(lines)} for cookie, lines in sorted(by_cookie.items())]
+    return flows, seen
 
 
 def privacy_part(key_dir):

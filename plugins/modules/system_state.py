@@ -138,13 +138,8 @@ def main():
         ovs = st.ovs_part(endpoint, params["bridge"])
         state.update(ovs)
         state.update(privacy)
-        state["opdbus_flows"] = st.flows_part(params["bridge"], rundir=params["rundir"]) if ovs else []
-        role_flows = False
-        if ovs:
-            from ansible_collections.opdbus.infra.plugins.module_utils.openflow import reconcile as ofr
-            got = ofr.gather(ofr.target_for(params["bridge"], rundir=params["rundir"]), cookie=0x0D0B0001)
-            role_flows = bool(got["flows"])
-        state["opdbus_mode"] = st.mode_of(privacy, role_flows)
+        state["opdbus_flows"], cookies = st.flows_part(params["bridge"], rundir=params["rundir"]) if ovs else ([], set())
+        state["opdbus_mode"] = st.mode_of(privacy, st.PRIVACY_FLOWS_COOKIE in cookies)
         lxcpath = params["lxcpath"] or "/var/lib/lxc"
         if os.path.isdir(lxcpath):
             backend = LiblxcBackend(lxcpath, lxc_module=lxc_module)
